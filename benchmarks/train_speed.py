@@ -1,0 +1,92 @@
+"""Training throughput of each preset at its default batch size on the present device, as JSON.
+
+    python benchmarks/train_speed.py [--presets dcgan-mnist dcgan] [--steps 10] [--device auto]
+
+Each preset runs in its own process so that its peak memory (CUDA allocator peak, or the process's
+peak resident set on the CPU) is its own. Data: the embedded digits at the preset's resolution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def measure(preset: str, steps: int, warmup: int, device: str) -> dict:
+    import torch
+
+    from ganforge.api import resolve_config
+    from ganforge.train.loop import Trainer
+
+    cfg = resolve_config(preset, data="digits", device=device)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Trainer(cfg, Path(tmp) / "run", quiet=True)
+        cuda = t.device.type == "cuda"
+        sync = torch.cuda.synchronize if cuda else (lambda: None)
+        for _ in range(warmup):
+            t.train_step(next(t.stream))
+        sync()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        for _ in range(steps):
+            t.train_step(next(t.stream))
+        sync()
+        seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "preset": preset,
+        "batch_size": cfg.train.batch_size,
+        "image_size": cfg.data.image_size,
+        "steps_timed": steps,
+        "seconds_per_step": round(seconds / steps, 4),
+        "images_per_s": round(steps * cfg.train.batch_size / seconds, 1),
+        "peak_memory_mb": round(peak / 2**20, 1),
+        "peak_memory_kind": "cuda_max_allocated" if cuda else "process_max_rss",
+        "device": torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)",
+        "torch": torch.__version__,
+    }
+
+
+def main() -> None:
+    from ganforge.config import preset_names
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--presets", nargs="*", default=None, help="default: every unconditional preset")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.one:
+        print(json.dumps(measure(a.one, a.steps, a.warmup, a.device)))
+        return
+    presets = a.presets or [n for n in preset_names() if n.startswith("dcgan")]
+    results = []
+    for name in presets:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--steps",
+            str(a.steps),
+            "--warmup",
+            str(a.warmup),
+            "--device",
+            a.device,
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    print(json.dumps({"benchmark": "train_speed", "machine": platform.machine(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

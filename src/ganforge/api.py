@@ -1,0 +1,126 @@
+"""The Python API: what the CLI calls, and what a notebook calls.
+
+import ganforge
+run = ganforge.train("dcgan-mnist", data="digits", steps=1500, out="runs/digits")
+g = ganforge.load(run.dir)
+images = g.sample(16, seed=0)          # (16, 1, 28, 28) in [-1, 1]
+g.to_pil(images)[0].save("digit.png")
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .config import Config, apply_overrides, load_config
+from .data.images import to_pil
+from .errors import UserError
+from .models import build_models
+from .train.checkpoint import load_checkpoint
+from .train.loop import Run, Trainer, open_run, resolve_device
+
+
+def resolve_config(
+    config: str | Path | dict | Config | None = "dcgan-mnist",
+    *,
+    data: str | Path | None = None,
+    image_size: int | None = None,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
+) -> Config:
+    """A preset, file or dict, with the common options and `key=value` overrides applied on top."""
+    if steps is not None and epochs is not None:
+        raise UserError("give --steps or --epochs, not both")
+    cfg = load_config(config)
+    flags: dict[str, Any] = {
+        "data.name": str(data) if data is not None else None,
+        "data.image_size": image_size,
+        "train.steps": steps,
+        "train.epochs": epochs if epochs is not None else (0 if steps is not None else None),
+        "train.batch_size": batch_size,
+        "train.device": device,
+        "train.seed": seed,
+    }
+    cfg = apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
+    return apply_overrides(cfg, overrides)
+
+
+def train(
+    config: str | Path | dict | Config | None = "dcgan-mnist",
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    **options: Any,
+) -> Run:
+    """Train a GAN and return its run; `options` are those of `resolve_config`.
+
+    With `resume=RUN_DIR` the run goes on from its latest checkpoint with its own config; `steps` or
+    `epochs` may raise the total.
+    """
+    if resume is not None:
+        run_dir, cfg = open_run(resume)
+        steps, epochs = options.get("steps"), options.get("epochs")
+        if steps is not None:
+            cfg = apply_overrides(cfg, {"train.steps": steps, "train.epochs": 0})
+        if epochs is not None:
+            cfg = apply_overrides(cfg, {"train.epochs": epochs})
+        cfg.save(run_dir / "config.json")
+        return Trainer(cfg, run_dir, resume=True, quiet=quiet).fit()
+    cfg = resolve_config(config, **options)
+    run_dir = Path(out) if out is not None else default_run_dir(cfg)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise UserError(
+            f"output folder {run_dir} is not empty; continue it with --resume {run_dir} or choose another --out"
+        )
+    return Trainer(cfg, run_dir, quiet=quiet).fit()
+
+
+def default_run_dir(cfg: Config) -> Path:
+    return Path("runs") / f"{cfg.preset or cfg.model.family}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class Generator:
+    """A trained generator: `sample(n, seed)` for noise-to-image runs, `translate(images)` for paired ones."""
+
+    def __init__(self, net: nn.Module, config: Config, device: torch.device):
+        self.net, self.config, self.device = net.eval(), config, device
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
+        """`n` images (n, C, H, W) in [-1, 1] on the CPU; the same seed gives the same images."""
+        if self.config.task != "unconditional":
+            raise UserError("this run translates images; use translate(images) or ganforge translate")
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.config.model.latent_dim, generator=gen)
+        parts = [self.net(chunk.to(self.device)).float().cpu() for chunk in z.split(batch_size)]
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+        """Outputs for input images (N, C, H, W) in [-1, 1]."""
+        parts = [self.net(chunk.to(self.device)).float().cpu() for chunk in images.split(batch_size)]
+        return torch.cat(parts)
+
+    @staticmethod
+    def to_pil(images: torch.Tensor) -> list[Image.Image]:
+        return [to_pil(img) for img in images]
+
+
+def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Generator:
+    """The generator of a run (its latest checkpoint, or the one named)."""
+    path, cfg = open_run(run_dir)
+    dev = resolve_device(device)
+    state = load_checkpoint(Path(checkpoint) if checkpoint else path / "checkpoints" / "latest.pt")
+    g, _ = build_models(cfg)
+    g.load_state_dict(state["g"])
+    return Generator(g.to(dev), cfg, dev)

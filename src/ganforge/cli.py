@@ -1,0 +1,175 @@
+"""The `ganforge` command: a thin layer over the Python API (argparse, the standard library's parser)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a GAN from a preset or a config file",
+        description="Train a GAN. Every option is also a config key (ganforge info PRESET).",
+    )
+    p.add_argument("config", nargs="?", default=None, help="preset name or CONFIG.json (default: dcgan-mnist)")
+    p.add_argument("--data", help="built-in data set (digits, mnist, fashion-mnist) or a folder of images")
+    p.add_argument("--image-size", type=int, help="image resolution (data.image_size)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int, help="total optimisation steps (train.steps)")
+    g.add_argument("--epochs", type=int, help="passes over the data instead of --steps (train.epochs)")
+    p.add_argument("--batch-size", type=int, help="images per step (train.batch_size)")
+    p.add_argument("--out", help="run directory (default: runs/PRESET-TIMESTAMP)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
+    p.add_argument("--seed", type=int, help="random seed (train.seed)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set train.g_optim.lr=1e-4 (repeatable)",
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .api import train
+
+    if a.resume:
+        ignored = [
+            f
+            for f in ("config", "data", "image_size", "batch_size", "out", "device", "seed")
+            if getattr(a, f) is not None
+        ] + (["set"] if a.overrides else [])
+        if ignored:
+            raise UserError(
+                f"--resume continues a run with its own config; drop {', '.join(ignored)} "
+                "(only --steps/--epochs may change)"
+            )
+        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, quiet=a.quiet)
+    else:
+        run = train(
+            a.config or "dcgan-mnist",
+            data=a.data,
+            image_size=a.image_size,
+            steps=a.steps,
+            epochs=a.epochs,
+            batch_size=a.batch_size,
+            out=a.out,
+            device=a.device,
+            seed=a.seed,
+            overrides=a.overrides,
+            quiet=a.quiet,
+        )
+    print(f"samples:    {run.latest_grid()}")
+    print(f"loss plot:  {run.loss_plot}")
+    print(f"checkpoint: {run.checkpoint}")
+    return 0
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    from .api import load
+    from .report.grid import save_grid
+
+    if a.n <= 0:
+        raise UserError(f"--n must be positive, got {a.n}")
+    g = load(a.run_dir, device=a.device)
+    images = g.sample(a.n, seed=a.seed)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(g.to_pil(images)):
+        img.save(out / f"sample_{i:05d}.png")
+    print(f"wrote {a.n} images to {out}")
+    if a.grid:
+        nrow = max(1, round(a.n**0.5))
+        print(f"grid: {save_grid(images, Path(a.grid), nrow)}")
+    return 0
+
+
+def cmd_presets(a: argparse.Namespace) -> int:
+    from .config import preset_names, preset_summary
+
+    names = preset_names()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {preset_summary(name)}")
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from .config import load_config
+    from .models import build_models
+    from .report.summary import network_summary
+    from .train.loop import is_run_dir
+
+    path = Path(a.target)
+    cfg = load_config(path / "config.json") if path.is_dir() and is_run_dir(path) else load_config(a.target)
+    g, d = build_models(cfg)
+    nets = {"generator": network_summary(g, cfg, "g"), "discriminator": network_summary(d, cfg, "d")}
+    if a.json:
+        print(json.dumps({"config": cfg.to_dict(), "networks": nets}, indent=2))
+        return 0
+    print(json.dumps(cfg.to_dict(), indent=2))
+    for name, s in nets.items():
+        print(f"\n{name}: {type(g if name == 'generator' else d).__name__}")
+        print(f"  {'layer':<28}{'type':<20}{'output shape':<22}{'params':>12}")
+        for row in s["layers"]:
+            shape = "x".join(map(str, row["output_shape"]))
+            print(f"  {row['name']:<28}{row['type']:<20}{shape:<22}{row['params']:>12,}")
+        print(
+            f"  parameters: {s['parameters']:,}   with BatchNorm statistics (as Keras counts): "
+            f"{s['parameters_with_bn_stats']:,}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="ganforge", description="Train, watch, evaluate and use GANs for images.")
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+
+    p = sub.add_parser("sample", help="write images from a trained generator")
+    p.add_argument("run_dir")
+    p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.add_argument("--grid", help="also write them as one grid image to this file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+
+    sub.add_parser("presets", help="list the presets")
+
+    p = sub.add_parser("info", help="the resolved config and the networks of a preset, config or run")
+    p.add_argument("target", help="preset name, CONFIG.json or RUN_DIR")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets, "info": cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"ganforge: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        print(f"ganforge: {e}" if str(e) else "ganforge: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(e: UserError) -> str:
+    """A UserError raised in a data-loader worker comes back with the worker's traceback in its text."""
+    text = str(e).strip().splitlines()
+    last = text[-1] if text else "unknown error"
+    return last.split("UserError: ", 1)[-1]

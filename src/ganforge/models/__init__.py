@@ -1,0 +1,41 @@
+"""Model families by name: each builds a (generator, discriminator) pair from the config."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..config import Config
+from ..errors import UserError
+from . import dcgan
+from .layers import count_parameters, init_weights
+
+__all__ = ["build_models", "count_parameters", "init_weights"]
+
+
+def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    """The generator and discriminator of `cfg.model.family`, initialised with `cfg.model.init`."""
+    m, d = cfg.model, cfg.data
+    if m.family == "dcgan-mnist":
+        if d.image_size != 28:
+            raise UserError(
+                f"dcgan-mnist makes 28x28 images, not data.image_size={d.image_size}; "
+                "drop --image-size or use the dcgan preset for 32/64/128"
+            )
+        g = dcgan.MnistGenerator(m.latent_dim, d.channels, m.width, m.leaky_slope)
+        disc = dcgan.MnistDiscriminator(d.channels, m.width, m.leaky_slope, m.d_dropout)
+    elif m.family == "dcgan-128":
+        if d.image_size != 128:
+            raise UserError(
+                f"dcgan-128 makes 128x128 images, not data.image_size={d.image_size}; "
+                "drop --image-size or use the dcgan preset for 32/64"
+            )
+        g = dcgan.Generator128(m.latent_dim, d.channels, m.width, m.leaky_slope)
+        disc = dcgan.Discriminator128(d.channels, m.width, m.leaky_slope, m.d_dropout)
+    elif m.family == "dcgan":
+        g = dcgan.DCGANGenerator(m.latent_dim, d.channels, d.image_size, m.width)
+        disc = dcgan.DCGANDiscriminator(d.channels, d.image_size, m.width, m.leaky_slope)
+    else:
+        raise UserError(f"model.family={m.family!r} is not built here yet")
+    init_weights(g, m.init)
+    init_weights(disc, m.init)
+    return g, disc

@@ -1,0 +1,44 @@
+"""Pieces shared by every model family: weight initialisation and Keras-style parameter counts."""
+
+from __future__ import annotations
+
+from torch import nn
+
+INIT_SCHEMES = ("normal", "keras", "torch")
+
+
+def init_weights(module: nn.Module, scheme: str = "normal") -> None:
+    """Initialise convolutions, linear layers and batch norms in place.
+
+    normal: N(0, 0.02) weights, BN gamma N(1, 0.02) (DCGAN paper, pix2pix tutorial).
+    keras:  Glorot-uniform weights and zero biases, BN gamma 1 (the Keras defaults the TF seeds use).
+    torch:  leave PyTorch's own initialisation.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
+    if scheme == "torch":
+        return
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if scheme == "normal":
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            else:
+                nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            if scheme == "normal":
+                nn.init.normal_(m.weight, 1.0, 0.02)
+            else:
+                nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(module: nn.Module, with_bn_stats: bool = False) -> int:
+    """Number of parameters; with_bn_stats adds BN running mean and variance as Keras counts them."""
+    total = sum(p.numel() for p in module.parameters())
+    if with_bn_stats:
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                total += m.running_mean.numel() + m.running_var.numel()
+    return total

@@ -1,0 +1,81 @@
+"""Endless, reproducible batches: the order depends only on (seed, epoch), so a run resumed at step k
+sees exactly the batches an uninterrupted run would."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import UserError
+
+
+class EpochBatches:
+    """Index batches over epochs; epoch e is a permutation drawn from (seed, e), cut into full batches.
+
+    With several processes (rank, world_size) each takes every world_size-th batch of the same order.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_batch: int = 0, rank: int = 0, world_size: int = 1):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.batches_per_epoch = n // (batch_size * world_size)
+        self.start_batch = start_batch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, b = divmod(self.start_batch, self.batches_per_epoch)
+        while True:
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            for i in range(b, self.batches_per_epoch):
+                first = (i * self.world_size + self.rank) * self.batch_size
+                yield order[first : first + self.batch_size].tolist()
+            epoch, b = epoch + 1, 0
+
+
+class BatchStream:
+    """Batches of a data set on a device, forever; `batches_per_epoch` tells epochs from steps."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        start_batch: int = 0,
+        num_workers: int = -1,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        n = len(dataset)  # type: ignore[arg-type]
+        if n < batch_size * world_size:
+            raise UserError(
+                f"the data set has {n} images, fewer than one batch of {batch_size * world_size}; "
+                "lower --batch-size or add images"
+            )
+        self.sampler = EpochBatches(n, batch_size, seed, start_batch, rank, world_size)
+        self.batches_per_epoch = self.sampler.batches_per_epoch
+        if num_workers < 0:
+            num_workers = 0 if getattr(dataset, "in_memory", False) else min(8, os.cpu_count() or 1)
+        self.device = device
+        loader = DataLoader(
+            dataset,
+            batch_sampler=self.sampler,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=num_workers > 0,
+            prefetch_factor=4 if num_workers > 0 else None,
+            generator=torch.Generator().manual_seed(seed),  # workers' seeds must not consume the global RNG
+        )
+        self._it = iter(loader)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self):
+        batch = next(self._it)
+        if isinstance(batch, (list, tuple)):
+            return tuple(t.to(self.device, non_blocking=True) for t in batch)
+        return batch.to(self.device, non_blocking=True)

@@ -1,0 +1,85 @@
+"""What differs between a noise-to-image GAN and an image-to-image GAN, and nothing else.
+
+A task says how a batch splits into (condition, real images), how the generator makes fakes, how the
+discriminator judges images (alone, or paired with their condition), which reconstruction losses the
+generator adds, and what the sample grid shows. The training loop in `loop.py` owns everything else.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import Config
+
+
+class UnconditionalTask:
+    """Seeds 001, 003, 004: G maps Gaussian noise to images; D judges an image alone."""
+
+    def __init__(self, cfg: Config):
+        self.latent_dim = cfg.model.latent_dim
+        self.grid_size = cfg.train.grid_size
+
+    def split(self, batch: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, batch
+
+    def generate(self, g: nn.Module, cond: None, n: int, device: torch.device) -> torch.Tensor:
+        return g(torch.randn(n, self.latent_dim, device=device))
+
+    def discriminate(self, d: nn.Module, cond: None, images: torch.Tensor) -> torch.Tensor:
+        return d(images)
+
+    def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor, cond: None) -> dict[str, torch.Tensor]:
+        return {}
+
+    def fixed_inputs(self, dataset, seed: int) -> torch.Tensor:
+        """The noise of the sample grid, kept for the whole run (and in its checkpoints)."""
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randn(self.grid_size**2, self.latent_dim, generator=gen)
+
+    def sample_grid(self, g: nn.Module, fixed: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, int]:
+        return g(fixed.to(device)), self.grid_size
+
+
+class PairedTask:
+    """Seeds 000 and 002: G translates an input image; D judges (input, image) pairs; G adds an L1 term."""
+
+    def __init__(self, cfg: Config, jitter=None):
+        self.cfg = cfg
+        self.jitter = jitter  # callable (input, target) -> (input, target), applied to training batches
+        self.grid_rows = min(cfg.train.grid_size, 8)
+
+    def split(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        inp, target = batch
+        if self.jitter is not None:
+            inp, target = self.jitter(inp, target)
+        return inp, target
+
+    def generate(self, g: nn.Module, cond: torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
+        return g(cond)
+
+    def discriminate(self, d: nn.Module, cond: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        return d(cond, images)
+
+    def reconstruction_losses(
+        self, fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        losses = {}
+        if self.cfg.loss.l1:
+            losses["l1"] = F.l1_loss(fake.float(), real.float())
+        return losses
+
+    def fixed_inputs(self, dataset, seed: int) -> torch.Tensor:
+        """A few held-out pairs, stacked as (2, N, C, H, W) when input and target channels match."""
+        n = min(self.grid_rows, len(dataset))
+        pairs = [dataset[i] for i in range(n)]
+        return torch.stack([torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])])
+
+    def sample_grid(self, g: nn.Module, fixed: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, int]:
+        """Rows of input | output | target."""
+        inp, target = fixed[0].to(device), fixed[1].to(device)
+        out = g(inp)
+        if inp.shape[1] != out.shape[1]:
+            inp = inp.mean(1, keepdim=True).expand_as(out) if inp.shape[1] == 3 else inp.expand_as(out)
+        return torch.stack([inp, out, target], dim=1).flatten(0, 1), 3
