@@ -92,6 +92,39 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_translate(a: argparse.Namespace) -> int:
+    from .api import load
+    from .evaluate import translate_files
+
+    g = load(a.run_dir, device=a.device)
+    n = translate_files(g, Path(a.input), Path(a.output), mode=a.fit, side_by_side=a.side_by_side)
+    print(f"wrote {n} images to {a.output}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    import torch
+
+    from .api import load
+    from .config import apply_overrides
+    from .data import build_dataset
+    from .evaluate import evaluate_pairs, format_table, save_results
+
+    g = load(a.run_dir, device=a.device)
+    if g.config.task != "paired":
+        raise UserError("evaluate scores image-to-image runs against their targets; this run generates from noise")
+    cfg = apply_overrides(g.config, {"data.name": a.data} if a.data else None)
+    held_out = build_dataset(cfg, a.split)
+    train = build_dataset(cfg, "train")
+    n = min(len(train), 200)
+    mean_target = torch.stack([train[i][1] for i in range(n)]).mean(0, keepdim=True)
+    results = evaluate_pairs(g, held_out, mean_target)
+    print(format_table(results))
+    out = Path(a.out) if a.out else Path(a.run_dir) / f"eval_{a.split}.json"
+    print(f"saved {save_results(results, out)}")
+    return 0
+
+
 def cmd_presets(a: argparse.Namespace) -> int:
     from .config import preset_names, preset_summary
 
@@ -145,6 +178,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("translate", help="translate images with a trained image-to-image generator")
+    p.add_argument("run_dir")
+    p.add_argument("--input", required=True, help="an image file or a folder of images (searched recursively)")
+    p.add_argument("--output", required=True, help="folder for the outputs; each keeps its input's name (as .png)")
+    p.add_argument("--fit", choices=["resize", "pad"], default="resize",
+                   help="resize: scale to the training size and back (default); pad: run at the input's own "
+                        "resolution, reflect-padded to a multiple of the training size")  # fmt: skip
+    p.add_argument("--side-by-side", action="store_true", help="write input | output side by side")
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("evaluate", help="L1, PSNR and SSIM on a held-out split, against trivial baselines")
+    p.add_argument("run_dir")
+    p.add_argument("--data", help="data set or folder (default: the run's own)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--out", help="JSON file for the results (default: RUN_DIR/eval_SPLIT.json)")
+    p.add_argument("--device", default="auto")
+
     sub.add_parser("presets", help="list the presets")
 
     p = sub.add_parser("info", help="the resolved config and the networks of a preset, config or run")
@@ -153,7 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets, "info": cmd_info}
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "translate": cmd_translate,
+    "evaluate": cmd_evaluate,
+    "presets": cmd_presets,
+    "info": cmd_info,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

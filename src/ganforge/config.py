@@ -32,7 +32,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "digits"  # built-in data set name or a folder path
+    name: str = "digits"  # built-in data set name or a folder path (paired: shapes, facades or a folder)
     image_size: int = 64
     channels: int = 3  # channels of the generated images (1 gray, 3 RGB)
     in_channels: int = 3  # channels of the input images of paired tasks

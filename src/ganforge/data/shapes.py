@@ -202,6 +202,8 @@ class ShapesPairs(Dataset):
 
     in_channels = 3
     out_channels = 3
+    in_memory = True
+    jitter_ok = False  # lit from the upper left: a mirrored pair would teach a different function
 
     def __init__(self, n: int = 1000, image_size: int = 64, seed: int = 0, split: str = "train") -> None:
         if split not in SPLITS:

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..config import Config
 from ..errors import UserError
-from . import dcgan
+from . import dcgan, pix2pix
 from .layers import count_parameters, init_weights
 
 __all__ = ["build_models", "count_parameters", "init_weights"]
@@ -34,6 +34,12 @@ def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
     elif m.family == "dcgan":
         g = dcgan.DCGANGenerator(m.latent_dim, d.channels, d.image_size, m.width)
         disc = dcgan.DCGANDiscriminator(d.channels, d.image_size, m.width, m.leaky_slope)
+    elif m.family == "pix2pix":
+        if cfg.task != "paired":
+            raise UserError("model.family=pix2pix translates images: set task to 'paired' (the pix2pix preset does)")
+        g, disc = pix2pix.build_pix2pix(
+            d.in_channels, d.channels, d.image_size, m.width, m.g_dropout, m.leaky_slope, init="torch"
+        )  # initialised below with the others
     else:
         raise UserError(f"model.family={m.family!r} is not built here yet")
     init_weights(g, m.init)

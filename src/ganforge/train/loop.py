@@ -101,6 +101,8 @@ class Trainer:
 
         self.task = build_task(cfg)
         self.dataset = build_dataset(cfg, "train")
+        if not getattr(self.dataset, "jitter_ok", True):
+            self.task.jitter = False
         self.g, self.d = (m.to(self.device) for m in build_models(cfg))
         self.opt_g, self.sched_g = build_optimizer(self.g.parameters(), cfg.train.g_optim)
         self.opt_d, self.sched_d = build_optimizer(self.d.parameters(), cfg.train.d_optim)

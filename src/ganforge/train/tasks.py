@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config
+from ..data.augment import random_jitter
 
 
 class UnconditionalTask:
@@ -45,15 +46,15 @@ class UnconditionalTask:
 class PairedTask:
     """Seeds 000 and 002: G translates an input image; D judges (input, image) pairs; G adds an L1 term."""
 
-    def __init__(self, cfg: Config, jitter=None):
+    def __init__(self, cfg: Config):
         self.cfg = cfg
-        self.jitter = jitter  # callable (input, target) -> (input, target), applied to training batches
+        self.jitter = cfg.data.jitter
         self.grid_rows = min(cfg.train.grid_size, 8)
 
     def split(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         inp, target = batch
-        if self.jitter is not None:
-            inp, target = self.jitter(inp, target)
+        if self.jitter:
+            inp, target = random_jitter(inp, target, self.cfg.data.image_size)
         return inp, target
 
     def generate(self, g: nn.Module, cond: torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
@@ -70,16 +71,17 @@ class PairedTask:
             losses["l1"] = F.l1_loss(fake.float(), real.float())
         return losses
 
-    def fixed_inputs(self, dataset, seed: int) -> torch.Tensor:
-        """A few held-out pairs, stacked as (2, N, C, H, W) when input and target channels match."""
-        n = min(self.grid_rows, len(dataset))
-        pairs = [dataset[i] for i in range(n)]
-        return torch.stack([torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])])
+    def fixed_inputs(self, dataset, seed: int) -> list[torch.Tensor]:
+        """The first pairs of the validation split: [inputs, targets]."""
+        from ..data import build_dataset
 
-    def sample_grid(self, g: nn.Module, fixed: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, int]:
+        held_out = build_dataset(self.cfg, "val")
+        pairs = [held_out[i] for i in range(min(self.grid_rows, len(held_out)))]
+        return [torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])]
+
+    def sample_grid(self, g: nn.Module, fixed: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, int]:
         """Rows of input | output | target."""
         inp, target = fixed[0].to(device), fixed[1].to(device)
         out = g(inp)
-        if inp.shape[1] != out.shape[1]:
-            inp = inp.mean(1, keepdim=True).expand_as(out) if inp.shape[1] == 3 else inp.expand_as(out)
-        return torch.stack([inp, out, target], dim=1).flatten(0, 1), 3
+        shown = inp if inp.shape[1] == out.shape[1] else inp.mean(1, keepdim=True).expand_as(out)
+        return torch.stack([shown, out, target], dim=1).flatten(0, 1), 3

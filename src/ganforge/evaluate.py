@@ -1,0 +1,110 @@
+"""Using and judging image-to-image generators: translate files, and score a held-out split against
+trivial baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .api import Generator
+from .data.images import list_images, load_image, to_pil, to_tensor
+from .errors import UserError
+from .metrics.image import psnr, ssim
+
+FIT_MODES = ("resize", "pad")
+
+
+def _fit(x: torch.Tensor, size: int, multiple: int, mode: str) -> torch.Tensor:
+    """resize: scale to the training size; pad: keep the resolution, reflect-pad to a multiple of the
+    network's total stride (the U-Net is fully convolutional)."""
+    if mode == "resize":
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+
+
+def translate_image(g: Generator, image: torch.Tensor, mode: str = "resize") -> torch.Tensor:
+    """One input (C, H, W) in [-1, 1] -> the output at the input's own size."""
+    size = g.config.data.image_size
+    h, w = image.shape[-2:]
+    x = _fit(image.unsqueeze(0), size, size, mode)
+    y = g.translate(x)
+    if mode == "resize":
+        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0]
+    return y[0, :, :h, :w]
+
+
+def translate_files(g: Generator, source: Path, output: Path, mode: str = "resize", side_by_side: bool = False) -> int:
+    """Translate an image file or every image under a folder; outputs keep the inputs' relative names."""
+    if g.config.task != "paired":
+        raise UserError("this run generates from noise; use ganforge sample instead of translate")
+    if mode not in FIT_MODES:
+        raise UserError(f"unknown --fit {mode!r}; choose one of {', '.join(FIT_MODES)}")
+    if not source.exists():
+        raise UserError(f"input {source} does not exist; give an image file or a folder of images")
+    files = [source] if source.is_file() else list_images(source)
+    if not files:
+        raise UserError(f"input folder {source} holds no images; put png/jpg/webp/bmp files in it")
+    root = source.parent if source.is_file() else source
+    for path in tqdm(files, unit="img", disable=len(files) < 2):
+        image = to_tensor(load_image(path, g.config.data.in_channels))
+        out = translate_image(g, image, mode)
+        if side_by_side:
+            shown = image if image.shape[0] == out.shape[0] else image.mean(0, keepdim=True).expand_as(out)
+            out = torch.cat([shown, out], dim=-1)
+        dest = (output / path.relative_to(root)).with_suffix(".png")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        to_pil(out).save(dest)
+    return len(files)
+
+
+def score(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image L1, PSNR (dB) and SSIM for images in [-1, 1]."""
+    return {
+        "l1": (pred - target).abs().flatten(1).mean(1),
+        "psnr": psnr(pred, target, data_range=2.0),
+        "ssim": ssim(pred, target, data_range=2.0),
+    }
+
+
+def evaluate_pairs(g: Generator, dataset, mean_target: torch.Tensor | None, batch_size: int = 16) -> dict[str, dict]:
+    """Mean L1/PSNR/SSIM of the generator and of the trivial baselines on (input, target) pairs:
+    the input itself (when it has the target's channels) and the mean training target."""
+    sums: dict[str, dict[str, float]] = {}
+    count = 0
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
+    for inp, target in tqdm(loader, unit="batch", leave=False):
+        preds = {"model": g.translate(inp, batch_size)}
+        if inp.shape[1] == target.shape[1]:
+            preds["baseline: input"] = inp
+        if mean_target is not None:
+            preds["baseline: mean target"] = mean_target.expand_as(target)
+        for name, pred in preds.items():
+            for metric, values in score(pred.float(), target.float()).items():
+                row = sums.setdefault(name, {})
+                row[metric] = row.get(metric, 0.0) + values.sum().item()
+        count += len(target)
+    if not count:
+        raise UserError("the evaluation split holds no pairs; give --data a folder with test/ or val/ images")
+    return {name: {m: v / count for m, v in row.items()} | {"images": count} for name, row in sums.items()}
+
+
+def format_table(results: dict[str, dict]) -> str:
+    lines = [f"{'':<24}{'L1':>10}{'PSNR (dB)':>12}{'SSIM':>10}"]
+    for name, r in results.items():
+        lines.append(f"{name:<24}{r['l1']:>10.4f}{r['psnr']:>12.2f}{r['ssim']:>10.4f}")
+    return "\n".join(lines)
+
+
+def save_results(results: dict[str, dict], path: Path) -> Path:
+    clean = {k: {m: (None if isinstance(v, float) and math.isnan(v) else v) for m, v in r.items()}
+             for k, r in results.items()}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(clean, indent=2) + "\n")
+    return path
