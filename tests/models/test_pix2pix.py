@@ -4,7 +4,7 @@ from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.models.layers import count_parameters, init_weights
-from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator, build_pix2pix
+from ganforge.models.pix2pix import KerasBatchNorm2d, PatchDiscriminator, UNetGenerator, build_pix2pix
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_dropout_only_in_first_three_up_blocks(generator_256):
         assert len(dropouts) == (1 if j < 3 else 0)
         if dropouts:
             assert dropouts[0].p == 0.5
-            assert [type(m) for m in block] == [nn.ConvTranspose2d, nn.BatchNorm2d, nn.Dropout, nn.ReLU]
+            assert [type(m) for m in block] == [nn.ConvTranspose2d, KerasBatchNorm2d, nn.Dropout, nn.ReLU]
 
 
 def test_no_bias_in_down_and_up_convs(generator_256):
@@ -132,3 +132,21 @@ def test_build_rejects_sizes_without_discriminator_output():
         build_pix2pix(3, 3, 16)
     with pytest.raises(UserError, match="init"):
         build_pix2pix(3, 3, 64, width=8, init="xavier")
+
+
+def test_batch_of_one_trains_through_the_1x1_bottleneck_like_keras():
+    """pix2pix trains with batch 1: the innermost BN sees one value per channel and outputs its beta."""
+    bn = KerasBatchNorm2d(4, eps=1e-3, momentum=0.01)
+    torch.nn.init.normal_(bn.bias)
+    x = torch.randn(1, 4, 1, 1, requires_grad=True)
+    y = bn(x)
+    assert torch.equal(y.flatten(), bn.bias.detach())
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+    assert torch.allclose(bn.running_mean, 0.01 * x.detach().flatten())
+    assert torch.allclose(bn.running_var, torch.full((4,), 0.99))
+    g, d = build_pix2pix(3, 3, 32, width=8)
+    out = g(torch.randn(1, 3, 32, 32))
+    (out.mean() + d(out, out).mean()).backward()
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(b).all() for b in g.buffers() if b.is_floating_point())

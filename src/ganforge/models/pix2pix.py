@@ -18,8 +18,23 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
 
 
+class KerasBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm that, like Keras, also trains on a single value per channel (batch 1 at the U-Net's 1x1
+    bottleneck, the pix2pix default): the value normalises to zero and the layer outputs its beta.
+    PyTorch's BatchNorm2d refuses that case."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1:
+            with torch.no_grad():  # Keras' moving averages; the batch variance of one value is 0
+                self.running_mean.lerp_(x.detach().flatten(), self.momentum)
+                self.running_var.mul_(1 - self.momentum)
+                self.num_batches_tracked.add_(1)
+            return x * 0 + self.bias.view(1, -1, 1, 1)  # zero gradient to x, as in Keras
+        return super().forward(x)
+
+
 def _batch_norm(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+    return KerasBatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
 def _check_positive(name: str, value: int) -> None:
