@@ -4,7 +4,8 @@
 
 Each preset runs in its own process so that its peak memory (CUDA allocator peak, or the process's
 peak resident set on the CPU) is its own. Data: the embedded digits (for pix2pix, the embedded shapes
-pairs) at the preset's resolution. For paired presets it also gives the time of one 400-image epoch.
+pairs; unet-restore: its own degraded shapes) at the preset's resolution. For paired presets it also gives the
+time of one 400-image epoch; unet-restore is measured once for each up_mode.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import time
 from pathlib import Path
 
 
-def measure(preset: str, steps: int, warmup: int, device: str) -> dict:
+def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[str]) -> dict:
     import torch
 
     from ganforge.api import resolve_config
     from ganforge.train.loop import Trainer
 
-    cfg = resolve_config(preset, device=device)
-    cfg.data.name = "shapes" if cfg.task == "paired" else "digits"
+    cfg = resolve_config(preset, device=device, overrides=overrides)
+    if not cfg.data.degrade:
+        cfg.data.name = "shapes" if cfg.task == "paired" else "digits"
     cfg.train.epochs = 0
     with tempfile.TemporaryDirectory() as tmp:
         t = Trainer(cfg, Path(tmp) / "run", quiet=True)
@@ -46,6 +48,7 @@ def measure(preset: str, steps: int, warmup: int, device: str) -> dict:
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "preset": preset,
+        **({"overrides": overrides} if overrides else {}),
         "batch_size": cfg.train.batch_size,
         "image_size": cfg.data.image_size,
         "steps_timed": steps,
@@ -73,13 +76,20 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="auto")
     p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
-        print(json.dumps(measure(a.one, a.steps, a.warmup, a.device)))
+        print(json.dumps(measure(a.one, a.steps, a.warmup, a.device, a.set)))
         return
     presets = a.presets or preset_names()
     results = []
-    for name in presets:
+    runs = [
+        (name, [f"model.up_mode={m}"])
+        for name in presets
+        for m in ("upconv", "upsample", "pixelshuffle")
+        if name == "unet-restore"
+    ] + [(name, []) for name in presets if name != "unet-restore"]
+    for name, overrides in runs:
         cmd = [
             sys.executable,
             __file__,
@@ -91,6 +101,7 @@ def main() -> None:
             str(a.warmup),
             "--device",
             a.device,
+            *[x for o in overrides for x in ("--set", o)],
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))

@@ -35,12 +35,21 @@ def resolve_config(
     batch_size: int | None = None,
     device: str | None = None,
     seed: int | None = None,
+    degrade: str | list[str] | None = None,
+    model_configs: str | Path | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
 ) -> Config:
-    """A preset, file or dict, with the common options and `key=value` overrides applied on top."""
+    """A preset, file or dict, with the common options and `key=value` overrides applied on top.
+
+    `model_configs` is a seed-002 model_configs.json (architecture and loss weights) applied to the config.
+    """
     if steps is not None and epochs is not None:
         raise UserError("give --steps or --epochs, not both")
     cfg = load_config(config)
+    if model_configs is not None:
+        from .seed002 import load_seed002
+
+        cfg = load_seed002(None, model_configs, base=cfg)
     flags: dict[str, Any] = {
         "data.name": str(data) if data is not None else None,
         "data.image_size": image_size,
@@ -49,6 +58,7 @@ def resolve_config(
         "train.batch_size": batch_size,
         "train.device": device,
         "train.seed": seed,
+        "data.degrade": ",".join([degrade] if isinstance(degrade, str) else degrade) if degrade else None,
     }
     cfg = apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
     return apply_overrides(cfg, overrides)

@@ -19,6 +19,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", nargs="?", default=None, help="preset name or CONFIG.json (default: dcgan-mnist)")
     p.add_argument("--data", help="built-in data set (digits, mnist, fashion-mnist) or a folder of images")
     p.add_argument("--image-size", type=int, help="image resolution (data.image_size)")
+    p.add_argument(
+        "--degrade",
+        action="append",
+        metavar="KIND=S",
+        help="restoration: degrade clean images on the fly: noise=STD (of the [0, 1] range), blur=SIGMA, "
+        "jpeg=QUALITY, downscale=FACTOR; repeatable or comma-separated (data.degrade)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, help="total optimisation steps (train.steps)")
     g.add_argument("--epochs", type=int, help="passes over the data instead of --steps (train.epochs)")
@@ -34,6 +41,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override any config key, e.g. --set train.g_optim.lr=1e-4 (repeatable)",
     )
+    p.add_argument(
+        "--model-configs",
+        metavar="FILE",
+        help="a seed-002 model_configs.json: U-Net arguments and loss weights (see README)",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
 
@@ -44,7 +56,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         ignored = [
             f
-            for f in ("config", "data", "image_size", "batch_size", "out", "device", "seed")
+            for f in ("config", "data", "image_size", "batch_size", "out", "device", "seed", "degrade", "model_configs")
             if getattr(a, f) is not None
         ] + (["set"] if a.overrides else [])
         if ignored:
@@ -64,6 +76,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             out=a.out,
             device=a.device,
             seed=a.seed,
+            degrade=a.degrade,
+            model_configs=a.model_configs,
             overrides=a.overrides,
             quiet=a.quiet,
         )
@@ -107,15 +121,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     from .api import load
     from .config import apply_overrides
-    from .data import build_dataset
+    from .data import build_pairs
     from .evaluate import evaluate_pairs, format_table, save_results
 
     g = load(a.run_dir, device=a.device)
     if g.config.task != "paired":
         raise UserError("evaluate scores image-to-image runs against their targets; this run generates from noise")
     cfg = apply_overrides(g.config, {"data.name": a.data} if a.data else None)
-    held_out = build_dataset(cfg, a.split)
-    train = build_dataset(cfg, "train")
+    held_out = build_pairs(cfg, a.split)
+    train = build_pairs(cfg, "train")
     n = min(len(train), 200)
     mean_target = torch.stack([train[i][1] for i in range(n)]).mean(0, keepdim=True)
     results = evaluate_pairs(g, held_out, mean_target)
@@ -182,9 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--input", required=True, help="an image file or a folder of images (searched recursively)")
     p.add_argument("--output", required=True, help="folder for the outputs; each keeps its input's name (as .png)")
-    p.add_argument("--fit", choices=["resize", "pad"], default="resize",
-                   help="resize: scale to the training size and back (default); pad: run at the input's own "
-                        "resolution, reflect-padded to a multiple of the training size")  # fmt: skip
+    p.add_argument(
+        "--fit",
+        choices=["resize", "pad"],
+        default="resize",
+        help="resize: scale to the training size and back (default); pad: run at the input's own "
+        "resolution, reflect-padded to a multiple of the training size",
+    )
     p.add_argument("--side-by-side", action="store_true", help="write input | output side by side")
     p.add_argument("--device", default="auto")
 

@@ -21,13 +21,20 @@ from .errors import UserError
 
 @dataclass
 class ModelConfig:
-    family: str = "dcgan"  # dcgan-mnist | dcgan-128 | dcgan | pix2pix
+    family: str = "dcgan"  # dcgan-mnist | dcgan-128 | dcgan | pix2pix | unet
     latent_dim: int = 100  # size of the noise vector (unconditional families)
     width: int = 64  # base number of channels; layer widths are multiples of it
     leaky_slope: float = 0.2
     d_dropout: float = 0.3  # discriminator dropout (dcgan-mnist, dcgan-128)
     g_dropout: float = 0.5  # generator dropout (pix2pix decoder)
     init: str = "normal"  # normal (N(0, 0.02)) | keras (Glorot uniform) | torch
+    d_conditional: bool = True  # paired tasks: D judges (input, image) pairs (pix2pix) or the image alone
+    # the seed-002 U-Net (family unet)
+    n_levels: int = 4  # depth
+    padding: bool = False  # False: unpadded 3x3 convolutions, the output is smaller than the input
+    batch_norm: bool = False
+    up_mode: str = "upsample"  # upconv | upsample | pixelshuffle
+    n_channels: int = 256  # channels of the deepest level (latent_dim in the seed's config.json)
 
 
 @dataclass
@@ -38,6 +45,8 @@ class DataConfig:
     in_channels: int = 3  # channels of the input images of paired tasks
     direction: str = "AtoB"  # paired, side-by-side layout: which half is the input
     jitter: bool = True  # paired: random resize-crop and mirror of the training pairs
+    degrade: str = ""  # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
+    val_name: str = ""  # held-out data for sample grids and evaluate (default: the val split of `name`)
     num_workers: int = -1  # data loading processes; -1 chooses (0 for in-memory data sets)
 
 
@@ -58,6 +67,9 @@ class LossConfig:
     gan: str = "bce"  # bce (non-saturating, with logits) | lsgan | hinge
     gan_weight: float = 1.0
     l1: float = 0.0  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
+    ssim: float = 0.0  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
+    gmsd: float = 0.0  # weight of GMSD(G(x), y) (gradient magnitude similarity deviation)
+    tv: float = 0.0  # weight of the total variation of G(x)
 
 
 @dataclass
@@ -93,7 +105,8 @@ class Config:
 
 CHOICES = {
     "task": ("unconditional", "paired"),
-    "model.family": ("dcgan-mnist", "dcgan-128", "dcgan", "pix2pix"),
+    "model.family": ("dcgan-mnist", "dcgan-128", "dcgan", "pix2pix", "unet"),
+    "model.up_mode": ("upconv", "upsample", "pixelshuffle"),
     "model.init": ("normal", "keras", "torch"),
     "data.direction": ("AtoB", "BtoA"),
     "loss.gan": ("bce", "lsgan", "hinge"),
@@ -153,6 +166,10 @@ def load_config(source: str | Path | dict | Config | None) -> Config:
             raise UserError(f"cannot read config file {path}: {e}; fix the JSON") from None
         if not isinstance(data, dict):
             raise UserError(f"config file {path} must hold a JSON object of config sections")
+        from .seed002 import is_seed_run_config, load_seed002
+
+        if is_seed_run_config(data):
+            return load_seed002(path)
         return _from_dict(data, origin=str(path))
     cfg = _from_dict(preset_dict(text), origin=f"preset {text}")
     cfg.preset = text

@@ -15,6 +15,8 @@ from .api import Generator
 from .data.images import list_images, load_image, to_pil, to_tensor
 from .errors import UserError
 from .metrics.image import psnr, ssim
+from .models import generator_output_size
+from .models.unet import center_crop
 
 FIT_MODES = ("resize", "pad")
 
@@ -33,6 +35,8 @@ def translate_image(g: Generator, image: torch.Tensor, mode: str = "resize") -> 
     """One input (C, H, W) in [-1, 1] -> the output at the input's own size."""
     size = g.config.data.image_size
     h, w = image.shape[-2:]
+    if mode == "pad" and generator_output_size(g.config) != size:
+        raise UserError("--fit pad needs a generator whose output has its input's size; use --fit resize")
     x = _fit(image.unsqueeze(0), size, size, mode)
     y = g.translate(x)
     if mode == "resize":
@@ -75,16 +79,19 @@ def score(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def evaluate_pairs(g: Generator, dataset, mean_target: torch.Tensor | None, batch_size: int = 16) -> dict[str, dict]:
     """Mean L1/PSNR/SSIM of the generator and of the trivial baselines on (input, target) pairs:
-    the input itself (when it has the target's channels) and the mean training target."""
+    the input itself (when it has the target's channels) and the mean training target. Outputs are clamped
+    to [-1, 1], as saved images are."""
     sums: dict[str, dict[str, float]] = {}
     count = 0
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
     for inp, target in tqdm(loader, unit="batch", leave=False):
-        preds = {"model": g.translate(inp, batch_size)}
+        preds = {"model": g.translate(inp, batch_size).clamp(-1, 1)}
+        target = center_crop(target, preds["model"].shape)  # an unpadded U-Net's output is smaller
+        inp = center_crop(inp, target.shape)
         if inp.shape[1] == target.shape[1]:
             preds["baseline: input"] = inp
         if mean_target is not None:
-            preds["baseline: mean target"] = mean_target.expand_as(target)
+            preds["baseline: mean target"] = center_crop(mean_target, target.shape).expand_as(target)
         for name, pred in preds.items():
             for metric, values in score(pred.float(), target.float()).items():
                 row = sums.setdefault(name, {})
@@ -103,8 +110,10 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def save_results(results: dict[str, dict], path: Path) -> Path:
-    clean = {k: {m: (None if isinstance(v, float) and math.isnan(v) else v) for m, v in r.items()}
-             for k, r in results.items()}  # fmt: skip
+    clean = {
+        k: {m: (None if isinstance(v, float) and math.isnan(v) else v) for m, v in r.items()}
+        for k, r in results.items()
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(clean, indent=2) + "\n")
     return path

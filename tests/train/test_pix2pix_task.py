@@ -12,8 +12,14 @@ from ganforge.cli import main
 from ganforge.config import load_config
 from tests.test_cli import assert_one_line_error, run_cli
 
-TINY = ["model.width=8", "data.image_size=32", "train.batch_size=2", "train.log_every=1", "train.sample_every=4",
-        "train.checkpoint_every=4"]  # fmt: skip
+TINY = [
+    "model.width=8",
+    "data.image_size=32",
+    "train.batch_size=2",
+    "train.log_every=1",
+    "train.sample_every=4",
+    "train.checkpoint_every=4",
+]
 
 
 def write_aligned(root, n=6, size=40, odd=False):
@@ -74,13 +80,15 @@ def test_paired_resume_with_jitter_is_bit_exact(tmp_path):
 
 def test_paired_data_errors_name_the_file(capsys, tmp_path):
     data = write_aligned(tmp_path / "odd", odd=True)
-    code, _, err = run_cli(capsys, "train", "pix2pix", "--data", data, "--out", tmp_path / "r",
-                           *[x for o in TINY for x in ("--set", o)])  # fmt: skip
+    code, _, err = run_cli(
+        capsys, "train", "pix2pix", "--data", data, "--out", tmp_path / "r", *[x for o in TINY for x in ("--set", o)]
+    )
     assert_one_line_error(code, err, "0.png")
     data = write_two_folder(tmp_path / "tf")
     (data / "B" / "x3.png").unlink()
-    code, _, err = run_cli(capsys, "train", "pix2pix", "--data", data, "--out", tmp_path / "r",
-                           *[x for o in TINY for x in ("--set", o)])  # fmt: skip
+    code, _, err = run_cli(
+        capsys, "train", "pix2pix", "--data", data, "--out", tmp_path / "r", *[x for o in TINY for x in ("--set", o)]
+    )
     assert_one_line_error(code, err, "x3.png")
     assert not (tmp_path / "r").exists()
 
@@ -89,8 +97,16 @@ def test_paired_data_errors_name_the_file(capsys, tmp_path):
 def shapes_run(tmp_path_factory):
     """ganforge train pix2pix --data shapes --image-size 64 (width 32, batch 8, 600 steps: about 2 minutes)."""
     out = tmp_path_factory.mktemp("p2p") / "shapes"
-    ganforge.train("pix2pix", data="shapes", image_size=64, steps=600, batch_size=8, out=out, quiet=True,
-                   overrides=["model.width=32", "train.log_every=20", "train.sample_every=300"])  # fmt: skip
+    ganforge.train(
+        "pix2pix",
+        data="shapes",
+        image_size=64,
+        steps=600,
+        batch_size=8,
+        out=out,
+        quiet=True,
+        overrides=["model.width=32", "train.log_every=20", "train.sample_every=300"],
+    )
     return out
 
 
@@ -115,8 +131,18 @@ def test_translate_keeps_names_and_sizes(capsys, tmp_path, shapes_run):
     assert code == 0
     assert Image.open(tmp_path / "out" / "sub" / "a.png").size == (50, 70)
     assert Image.open(tmp_path / "out" / "b.png").size == (64, 64)
-    code, _, _ = run_cli(capsys, "translate", shapes_run, "--input", tmp_path / "in" / "b.png",
-                         "--output", tmp_path / "o2", "--fit", "pad", "--side-by-side")  # fmt: skip
+    code, _, _ = run_cli(
+        capsys,
+        "translate",
+        shapes_run,
+        "--input",
+        tmp_path / "in" / "b.png",
+        "--output",
+        tmp_path / "o2",
+        "--fit",
+        "pad",
+        "--side-by-side",
+    )
     assert code == 0 and Image.open(tmp_path / "o2" / "b.png").size == (128, 64)
     code, _, err = run_cli(capsys, "translate", shapes_run, "--input", tmp_path / "none", "--output", tmp_path / "o")
     assert_one_line_error(code, err, "none")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch.utils.data import Dataset
 
 from ..config import Config
@@ -23,45 +24,91 @@ PAIRED = {
 
 
 def build_dataset(cfg: Config, split: str = "train") -> Dataset:
-    """The `split` (train, val, test) of `cfg.data.name`: a built-in name or a folder."""
+    """The `split` (train, val, test) of `cfg.data.name` (held-out splits: `data.val_name` if set): images,
+    or (input, target) pairs for a paired task without `data.degrade`."""
     d = cfg.data
-    if cfg.task == "paired":
-        return _paired(cfg, split)
-    if d.name == "digits":
+    name = d.val_name if split != "train" and d.val_name else d.name
+    if cfg.task == "paired" and not d.degrade:
+        return _paired(cfg, name, split)
+    if name == "shapes":
+        from .builtin import TensorImages
+        from .shapes import ShapesPairs
+
+        clean = (
+            ShapesPairs(n=1000 if split == "train" else 100, image_size=d.image_size, seed=cfg.train.seed, split=split)
+            .targets.float()
+            .div(127.5)
+            .sub(1)
+        )
+        return TensorImages(clean.mean(1, keepdim=True) if d.channels == 1 else clean)
+    if name == "digits":
         from .builtin import digits
 
         return digits(d.image_size, d.channels)
-    if d.name in ("mnist", "fashion-mnist"):
+    if name in ("mnist", "fashion-mnist"):
         from .mnist import IDXImageDataset, load_mnist
 
-        images, _ = load_mnist(d.name, split="train" if split == "train" else "test")
+        images, _ = load_mnist(name, split="train" if split == "train" else "test")
         return IDXImageDataset(images, d.image_size, d.channels)
-    path = Path(d.name).expanduser()
-    if not path.exists() and "/" not in d.name and "\\" not in d.name:
-        raise UserError(f"unknown data set {d.name!r}: not a folder and not one of {', '.join(UNCONDITIONAL)}")
+    path = Path(name).expanduser()
+    if not path.exists() and "/" not in name and "\\" not in name:
+        known = ", ".join([*UNCONDITIONAL, "shapes"])
+        raise UserError(f"unknown data set {name!r}: not a folder and not one of {known}")
     from .folder import ImageFolder
 
     return ImageFolder(path, d.image_size, d.channels)
 
 
-def _paired(cfg: Config, split: str) -> Dataset:
+def build_pairs(cfg: Config, split: str) -> Dataset:
+    """(input, target) pairs of a split: the paired data, or clean images and their degraded versions
+    (degraded deterministically per image, so evaluations repeat)."""
+    if cfg.data.degrade:
+        from .degrade import parse_degradations
+
+        return DegradedPairs(build_dataset(cfg, split), parse_degradations(cfg.data.degrade), cfg.train.seed)
+    return build_dataset(cfg, split)
+
+
+class DegradedPairs(Dataset):
+    def __init__(self, images: Dataset, degradations: list, seed: int):
+        self.images, self.degradations, self.seed = images, degradations, seed
+
+    def __len__(self) -> int:
+        return len(self.images)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int):
+        from .degrade import degrade
+
+        clean = self.images[i]
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        return degrade(clean.unsqueeze(0), self.degradations, gen)[0], clean
+
+
+def _paired(cfg: Config, name: str, split: str) -> Dataset:
     d = cfg.data
-    if d.name == "shapes":
+    if name == "shapes":
         from .shapes import ShapesPairs
 
         if (d.in_channels, d.channels) != (3, 3):
             raise UserError("the shapes data set is RGB -> RGB; set data.in_channels=3 and data.channels=3")
-        return ShapesPairs(n=1000 if split == "train" else 100, image_size=d.image_size, seed=cfg.train.seed,
-                           split=split)  # fmt: skip
-    if d.name == "facades":
+        return ShapesPairs(
+            n=1000 if split == "train" else 100, image_size=d.image_size, seed=cfg.train.seed, split=split
+        )
+    if name == "facades":
         from .facades import download_facades
 
         root = download_facades()
     else:
-        root = Path(d.name).expanduser()
+        root = Path(name).expanduser()
         if not root.exists():
-            raise UserError(f"paired data {d.name!r} is neither a folder nor one of {', '.join(PAIRED)}")
+            raise UserError(f"paired data {name!r} is neither a folder nor one of {', '.join(PAIRED)}")
     from .paired import PairedFolder
 
-    return PairedFolder(root, split=split, direction=d.direction,
-                        image_size=d.image_size, in_channels=d.in_channels, out_channels=d.channels)  # fmt: skip
+    return PairedFolder(
+        root,
+        split=split,
+        direction=d.direction,
+        image_size=d.image_size,
+        in_channels=d.in_channels,
+        out_channels=d.channels,
+    )

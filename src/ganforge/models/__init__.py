@@ -6,10 +6,18 @@ from torch import nn
 
 from ..config import Config
 from ..errors import UserError
-from . import dcgan, pix2pix
+from . import dcgan, pix2pix, unet
 from .layers import count_parameters, init_weights
 
-__all__ = ["build_models", "count_parameters", "init_weights"]
+__all__ = ["build_models", "count_parameters", "generator_output_size", "init_weights"]
+
+
+def generator_output_size(cfg: Config) -> int:
+    """The side of G's output for the run's input size (smaller than it for an unpadded U-Net)."""
+    m = cfg.model
+    if m.family == "unet":
+        return unet.check_unet_size(cfg.data.image_size, m.n_levels, m.padding)
+    return cfg.data.image_size
 
 
 def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
@@ -40,6 +48,14 @@ def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
         g, disc = pix2pix.build_pix2pix(
             d.in_channels, d.channels, d.image_size, m.width, m.g_dropout, m.leaky_slope, init="torch"
         )  # initialised below with the others
+    elif m.family == "unet":
+        if cfg.task != "paired":
+            raise UserError("model.family=unet restores images: set task to 'paired' (the unet-restore preset does)")
+        g = unet.UNetGenerator(d.in_channels, d.channels, m.n_levels, m.padding, m.batch_norm, m.up_mode, m.n_channels)
+        d_in = d.channels + (d.in_channels if m.d_conditional else 0)
+        disc = unet.DoubleConvDiscriminator(
+            d_in, generator_output_size(cfg), m.width, m.batch_norm, leaky_slope=m.leaky_slope
+        )
     else:
         raise UserError(f"model.family={m.family!r} is not built here yet")
     init_weights(g, m.init)

@@ -155,8 +155,9 @@ class PatchDiscriminator(nn.Module):
         self.pad2 = nn.ZeroPad2d(1)
         self.last = nn.Conv2d(width * 8, 1, 4, stride=1)
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([input, target], dim=1)
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for (input, target) pairs, or for `input` alone when it is the concatenated pair."""
+        x = input if target is None else torch.cat([input, target], dim=1)
         x = self.down3(self.down2(self.down1(x)))
         x = self.act(self.bn(self.conv(self.pad1(x))))
         return self.last(self.pad2(x))

@@ -8,17 +8,20 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..models import generator_output_size
 from ..models.layers import count_parameters
 
 
 def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
     """A batch that the generator (`which="g"`) or discriminator (`"d"`) of `cfg` accepts."""
     s = cfg.data.image_size
-    image = torch.zeros(n, cfg.data.channels, s, s)
     if cfg.task == "unconditional":
-        return (torch.zeros(n, cfg.model.latent_dim),) if which == "g" else (image,)
-    cond = torch.zeros(n, cfg.data.in_channels, s, s)
-    return (cond,) if which == "g" else (cond, image)
+        return (torch.zeros(n, cfg.model.latent_dim),) if which == "g" else (torch.zeros(n, cfg.data.channels, s, s),)
+    if which == "g":
+        return (torch.zeros(n, cfg.data.in_channels, s, s),)
+    out = generator_output_size(cfg)
+    channels = cfg.data.channels + (cfg.data.in_channels if cfg.model.d_conditional else 0)
+    return (torch.zeros(n, channels, out, out),)
 
 
 def network_summary(net: nn.Module, cfg: Config, which: str) -> dict[str, Any]:
