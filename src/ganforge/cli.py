@@ -117,22 +117,10 @@ def cmd_translate(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    import torch
-
     from .api import load
-    from .config import apply_overrides
-    from .data import build_pairs
-    from .evaluate import evaluate_pairs, format_table, save_results
+    from .evaluate import evaluate_run, format_table, save_results
 
-    g = load(a.run_dir, device=a.device)
-    if g.config.task != "paired":
-        raise UserError("evaluate scores image-to-image runs against their targets; this run generates from noise")
-    cfg = apply_overrides(g.config, {"data.name": a.data} if a.data else None)
-    held_out = build_pairs(cfg, a.split)
-    train = build_pairs(cfg, "train")
-    n = min(len(train), 200)
-    mean_target = torch.stack([train[i][1] for i in range(n)]).mean(0, keepdim=True)
-    results = evaluate_pairs(g, held_out, mean_target)
+    results = evaluate_run(load(a.run_dir, device=a.device), data=a.data, split=a.split)
     print(format_table(results))
     out = Path(a.out) if a.out else Path(a.run_dir) / f"eval_{a.split}.json"
     print(f"saved {save_results(results, out)}")

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .api import Generator
+from .config import apply_overrides
+from .data import build_pairs
 from .data.images import list_images, load_image, to_pil, to_tensor
 from .errors import UserError
 from .metrics.image import psnr, ssim
@@ -21,13 +23,13 @@ from .models.unet import center_crop
 FIT_MODES = ("resize", "pad")
 
 
-def _fit(x: torch.Tensor, size: int, multiple: int, mode: str) -> torch.Tensor:
+def _fit(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     """resize: scale to the training size; pad: keep the resolution, reflect-pad to a multiple of the
-    network's total stride (the U-Net is fully convolutional)."""
+    training size (a multiple of the U-Net's total stride: it is fully convolutional)."""
     if mode == "resize":
         return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
+    ph, pw = -h % size, -w % size
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
 
 
@@ -37,7 +39,7 @@ def translate_image(g: Generator, image: torch.Tensor, mode: str = "resize") -> 
     h, w = image.shape[-2:]
     if mode == "pad" and generator_output_size(g.config) != size:
         raise UserError("--fit pad needs a generator whose output has its input's size; use --fit resize")
-    x = _fit(image.unsqueeze(0), size, size, mode)
+    x = _fit(image.unsqueeze(0), size, mode)
     y = g.translate(x)
     if mode == "resize":
         return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0]
@@ -100,6 +102,17 @@ def evaluate_pairs(g: Generator, dataset, mean_target: torch.Tensor | None, batc
     if not count:
         raise UserError("the evaluation split holds no pairs; give --data a folder with test/ or val/ images")
     return {name: {m: v / count for m, v in row.items()} | {"images": count} for name, row in sums.items()}
+
+
+def evaluate_run(g: Generator, data: str | None = None, split: str = "test") -> dict[str, dict]:
+    """`evaluate_pairs` on a split of the run's own data (or of `data`), with the mean of up to 200
+    training targets as the mean-target baseline."""
+    if g.config.task != "paired":
+        raise UserError("evaluate scores image-to-image runs against their targets; this run generates from noise")
+    cfg = apply_overrides(g.config, {"data.name": data} if data else None)
+    train = build_pairs(cfg, "train")
+    mean_target = torch.stack([train[i][1] for i in range(min(len(train), 200))]).mean(0, keepdim=True)
+    return evaluate_pairs(g, build_pairs(cfg, split), mean_target)
 
 
 def format_table(results: dict[str, dict]) -> str:

@@ -32,14 +32,8 @@ def build_dataset(cfg: Config, split: str = "train") -> Dataset:
         return _paired(cfg, name, split)
     if name == "shapes":
         from .builtin import TensorImages
-        from .shapes import ShapesPairs
 
-        clean = (
-            ShapesPairs(n=1000 if split == "train" else 100, image_size=d.image_size, seed=cfg.train.seed, split=split)
-            .targets.float()
-            .div(127.5)
-            .sub(1)
-        )
+        clean = _shapes(cfg, split).targets.float().div(127.5).sub(1)
         return TensorImages(clean.mean(1, keepdim=True) if d.channels == 1 else clean)
     if name == "digits":
         from .builtin import digits
@@ -87,13 +81,9 @@ class DegradedPairs(Dataset):
 def _paired(cfg: Config, name: str, split: str) -> Dataset:
     d = cfg.data
     if name == "shapes":
-        from .shapes import ShapesPairs
-
         if (d.in_channels, d.channels) != (3, 3):
             raise UserError("the shapes data set is RGB -> RGB; set data.in_channels=3 and data.channels=3")
-        return ShapesPairs(
-            n=1000 if split == "train" else 100, image_size=d.image_size, seed=cfg.train.seed, split=split
-        )
+        return _shapes(cfg, split)
     if name == "facades":
         from .facades import download_facades
 
@@ -112,3 +102,11 @@ def _paired(cfg: Config, name: str, split: str) -> Dataset:
         in_channels=d.in_channels,
         out_channels=d.channels,
     )
+
+
+def _shapes(cfg: Config, split: str) -> Dataset:
+    """The embedded shapes pairs: 1,000 for training, 100 in each held-out split."""
+    from .shapes import ShapesPairs
+
+    n = 1000 if split == "train" else 100
+    return ShapesPairs(n=n, image_size=cfg.data.image_size, seed=cfg.train.seed, split=split)

@@ -49,10 +49,10 @@ def build_optimizer(params, o: OptimConfig) -> tuple[torch.optim.Optimizer, torc
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + decay * step))
 
 
-def build_task(cfg: Config):
+def build_task(cfg: Config, dataset):
     if cfg.task == "unconditional":
         return UnconditionalTask(cfg)
-    return PairedTask(cfg)
+    return PairedTask(cfg, dataset)
 
 
 @dataclass
@@ -99,10 +99,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.manual_seed_all(cfg.train.seed)
 
-        self.task = build_task(cfg)
         self.dataset = build_dataset(cfg, "train")
-        if not getattr(self.dataset, "jitter_ok", True):
-            self.task.jitter = False
+        self.task = build_task(cfg, self.dataset)
         self.g, self.d = (m.to(self.device) for m in build_models(cfg))
         self.opt_g, self.sched_g = build_optimizer(self.g.parameters(), cfg.train.g_optim)
         self.opt_d, self.sched_d = build_optimizer(self.d.parameters(), cfg.train.d_optim)

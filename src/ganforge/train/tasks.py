@@ -55,9 +55,10 @@ class PairedTask:
     An unpadded U-Net's output is smaller than its input: targets are centre-cropped to it.
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, dataset=None):
         self.cfg = cfg
-        self.jitter = cfg.data.jitter and not cfg.data.degrade
+        # a data set may forbid mirroring and cropping (shapes: its light comes from the upper left)
+        self.jitter = cfg.data.jitter and not cfg.data.degrade and getattr(dataset, "jitter_ok", True)
         self.degradations = parse_degradations(cfg.data.degrade) if cfg.data.degrade else []
         self.out_size = generator_output_size(cfg)
         self.grid_rows = min(cfg.train.grid_size, 8)
