@@ -28,21 +28,20 @@ def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[s
     from ganforge.train.loop import Trainer
 
     cfg = resolve_config(preset, device=device, overrides=overrides)
-    if not cfg.data.degrade:
-        cfg.data.name = "shapes" if cfg.task == "paired" else "digits"
-    cfg.train.epochs = 0
+    data = {} if cfg.data.degrade else {"data.name": "shapes" if cfg.task == "paired" else "digits"}
+    cfg = resolve_config(cfg, overrides={**data, "train.epochs": 0})
     with tempfile.TemporaryDirectory() as tmp:
         t = Trainer(cfg, Path(tmp) / "run", quiet=True)
         cuda = t.device.type == "cuda"
         sync = torch.cuda.synchronize if cuda else (lambda: None)
         for _ in range(warmup):
-            t.train_step(next(t.stream))
+            t.train_step()
         sync()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         for _ in range(steps):
-            t.train_step(next(t.stream))
+            t.train_step()
         sync()
         seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

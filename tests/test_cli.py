@@ -134,3 +134,8 @@ def test_sample_command_writes_files_and_grid(capsys, tmp_path, digits_run):
     assert Image.open(tmp_path / "g.png").size[0] > 3 * 28
     code, _, err = run_cli(capsys, "sample", digits_run, "--n", "0", "--out", tmp_path / "s0")
     assert_one_line_error(code, err, "--n")
+    before = digests(digits_run / "checkpoints")
+    latest = digits_run / "checkpoints" / "latest.pt"
+    code, _, err = run_cli(capsys, "sample", digits_run, "--n", "2", "--out", tmp_path / "s2", "--grid", latest)
+    assert_one_line_error(code, err, "latest.pt")
+    assert digests(digits_run / "checkpoints") == before and not (tmp_path / "s2").exists()

@@ -63,3 +63,53 @@ def test_unknown_preset_and_broken_json(tmp_path):
     (tmp_path / "x.json").write_text("{")
     with pytest.raises(UserError, match="x.json"):
         load_config(tmp_path / "x.json")
+
+
+def test_loading_and_overriding_never_change_the_callers_config():
+    base = load_config("dcgan")
+    copy = load_config(base)
+    copy.train.g_optim.lr = 1.0
+    changed = apply_overrides(base, ["train.d_optim.lr=0.5", "model.width=8"])
+    assert (base.train.g_optim.lr, base.train.d_optim.lr, base.model.width) == (2e-4, 2e-4, 64)
+    assert (changed.train.d_optim.lr, changed.model.width) == (0.5, 8)
+
+
+def test_each_family_brings_its_own_model_keys():
+    unet = load_config("unet-restore")
+    assert unet.task == "paired" and unet.model.d_width == 16 and not hasattr(unet.model, "width")
+    with pytest.raises(UserError, match="model.width"):
+        apply_overrides(unet, ["model.width=8"])
+    # choosing another family starts its section from that family's defaults, whatever the order of keys
+    c = apply_overrides(load_config("dcgan-mnist"), ["model.width=8", "model.family=dcgan", "data.image_size=32"])
+    assert (c.model.family, c.model.width, c.model.init, c.task) == ("dcgan", 8, "normal", "unconditional")
+    assert not hasattr(c.model, "d_dropout")
+    with pytest.raises(UserError, match="model.family='vae'.*dcgan-mnist"):
+        apply_overrides(c, ["model.family=vae"])
+
+
+def test_image_size_errors_name_the_data_key_and_the_sizes_that_fit():
+    with pytest.raises(UserError, match=r"data.image_size=48 .*use image size 32 or 64"):
+        apply_overrides(load_config("dcgan"), ["data.image_size=48"])
+    with pytest.raises(UserError, match=r"data.image_size=32 .*use image size 28\b"):
+        apply_overrides(load_config("dcgan-mnist"), ["data.image_size=32"])
+
+
+def test_a_version_1_config_file_is_read(tmp_path):
+    """Run directories of ganforge 0.1 hold a top-level task and a flat model section of every key."""
+    old = {
+        "preset": "",
+        "task": "unconditional",
+        "model": {"family": "dcgan", "latent_dim": 100, "width": 16, "n_levels": 4, "up_mode": "upsample"},
+        "train": {"steps": 3},
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(old))
+    c = load_config(path)
+    assert (c.model.width, c.train.steps, c.version) == (16, 3, 2)
+    path.write_text(json.dumps({**old, "task": "paired"}))
+    with pytest.raises(UserError, match="task"):
+        load_config(path)
+    del old["task"]
+    path.write_text(json.dumps({**old, "version": 2}))  # a version-2 file is strict
+    with pytest.raises(UserError, match="model.n_levels"):
+        load_config(path)

@@ -51,7 +51,7 @@ def test_both_files_map_onto_the_config(tmp_path):
         3,
         "pixelshuffle",
     )
-    assert cfg.model.padding and cfg.model.batch_norm and cfg.model.width == 8
+    assert cfg.model.padding and cfg.model.batch_norm and cfg.model.d_width == 8
     assert (cfg.train.g_optim.lr, cfg.train.d_optim.lr, cfg.train.epochs, cfg.train.seed) == (1e-4, 4e-4, 3, 3)
     assert (cfg.loss.l1, cfg.loss.gan_weight, cfg.loss.tv, cfg.loss.ssim, cfg.loss.gmsd) == (50, 1, 0.1, 2, 1)
     assert cfg.data.degrade == "noise=0.05,blur=1" and cfg.data.name == "shapes"

@@ -20,9 +20,11 @@ from torch import nn
 from .config import Config, apply_overrides, load_config
 from .data.images import to_pil
 from .errors import UserError
-from .models import build_models
+from .models import InferenceContract, build_models, family_of
 from .train.checkpoint import load_checkpoint
-from .train.loop import Run, Trainer, open_run, resolve_device
+from .train.loop import Trainer
+from .train.run_dir import Run, open_run
+from .train.runtime import resolve_device
 
 
 def resolve_config(
@@ -100,10 +102,15 @@ def default_run_dir(cfg: Config) -> Path:
 
 
 class Generator:
-    """A trained generator: `sample(n, seed)` for noise-to-image runs, `translate(images)` for paired ones."""
+    """A trained generator: `sample(n, seed)` for noise-to-image runs, `translate(images)` for paired ones.
 
-    def __init__(self, net: nn.Module, config: Config, device: torch.device):
-        self.net, self.config, self.device = net.eval(), config, device
+    Outputs follow the family's inference contract (models/family.py): the same normalisation, dropout
+    and output range wherever the generator is used.
+    """
+
+    def __init__(self, net: nn.Module, config: Config, device: torch.device, contract: InferenceContract | None = None):
+        self.net, self.config, self.device = net.to(device), config, device
+        self.contract = contract if contract is not None else family_of(config).inference(config)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
@@ -112,14 +119,14 @@ class Generator:
             raise UserError("this run translates images; use translate(images) or ganforge translate")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.config.model.latent_dim, generator=gen)
-        parts = [self.net(chunk.to(self.device)).float().cpu() for chunk in z.split(batch_size)]
-        return torch.cat(parts) if parts else torch.empty(0)
+        return self.contract.run(self.net, z, batch_size, seed=seed or 0).cpu()
 
     @torch.no_grad()
-    def translate(self, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        """Outputs for input images (N, C, H, W) in [-1, 1]."""
-        parts = [self.net(chunk.to(self.device)).float().cpu() for chunk in images.split(batch_size)]
-        return torch.cat(parts)
+    def translate(self, images: torch.Tensor, batch_size: int = 16, seed: int = 0) -> torch.Tensor:
+        """Outputs in [-1, 1] on the CPU for input images (N, C, H, W) in [-1, 1]."""
+        if self.config.task != "paired":
+            raise UserError("this run generates from noise; use sample(n) or ganforge sample")
+        return self.contract.run(self.net, images, batch_size, seed=seed).cpu()
 
     @staticmethod
     def to_pil(images: torch.Tensor) -> list[Image.Image]:
@@ -127,10 +134,14 @@ class Generator:
 
 
 def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Generator:
-    """The generator of a run (its latest checkpoint, or the one named)."""
+    """The generator of a run (its latest checkpoint, or the one named), with its family's contract."""
     path, cfg = open_run(run_dir)
     dev = resolve_device(device)
-    state = load_checkpoint(Path(checkpoint) if checkpoint else path / "checkpoints" / "latest.pt")
+    contract = family_of(cfg).inference(cfg)
+    source = Path(checkpoint) if checkpoint else path / "checkpoints" / "latest.pt"
+    state = load_checkpoint(source)
     g, _ = build_models(cfg)
-    g.load_state_dict(state["g"])
-    return Generator(g.to(dev), cfg, dev)
+    if contract.weights not in state:
+        raise UserError(f"checkpoint {source} holds no {contract.weights!r} weights; it is not a ganforge checkpoint")
+    g.load_state_dict(state[contract.weights])
+    return Generator(g, cfg, dev, contract)

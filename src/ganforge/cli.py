@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, one_line
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -93,12 +93,18 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     if a.n <= 0:
         raise UserError(f"--n must be positive, got {a.n}")
+    from .outputs import check_outputs, run_files
+
+    out = Path(a.out)
+    dests = [(out / f"sample_{i:05d}.png", Path(f"sample {i}")) for i in range(a.n)]
+    if a.grid:
+        dests.append((Path(a.grid), Path("the grid")))
+    check_outputs(dests, run_files(Path(a.run_dir)), "--out/--grid")
     g = load(a.run_dir, device=a.device)
     images = g.sample(a.n, seed=a.seed)
-    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(g.to_pil(images)):
-        img.save(out / f"sample_{i:05d}.png")
+    for (dest, _), img in zip(dests, g.to_pil(images), strict=False):
+        img.save(dest)
     print(f"wrote {a.n} images to {out}")
     if a.grid:
         nrow = max(1, round(a.n**0.5))
@@ -141,7 +147,7 @@ def cmd_info(a: argparse.Namespace) -> int:
     from .config import load_config
     from .models import build_models
     from .report.summary import network_summary
-    from .train.loop import is_run_dir
+    from .train.run_dir import is_run_dir
 
     path = Path(a.target)
     cfg = load_config(path / "config.json") if path.is_dir() and is_run_dir(path) else load_config(a.target)
@@ -224,15 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as e:
-        print(f"ganforge: error: {_one_line(e)}", file=sys.stderr)
+        print(f"ganforge: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         print(f"ganforge: {e}" if str(e) else "ganforge: interrupted", file=sys.stderr)
         return 130
-
-
-def _one_line(e: UserError) -> str:
-    """A UserError raised in a data-loader worker comes back with the worker's traceback in its text."""
-    text = str(e).strip().splitlines()
-    last = text[-1] if text else "unknown error"
-    return last.split("UserError: ", 1)[-1]

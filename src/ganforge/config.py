@@ -3,14 +3,21 @@
 A config is resolved in this order: the dataclass defaults, a preset (or a user's JSON file, which may
 itself name a `preset` to start from), the CLI flags, then `--set key=value` overrides. The resolved
 config is written to each run directory as `config.json`, which is again a valid config file.
+
+The `model` section belongs to the model family: `model.family` picks a family (models/), and the family's
+own options class (a subclass of `ModelConfig`) gives the section's other keys and checks them. Fields carry
+their rules as metadata (`option(..., choices=..., positive=...)`); choices that a registry holds are read
+from it, so a registered loss or family is a valid value at once.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -18,32 +25,55 @@ from typing import Any
 
 from .errors import UserError
 
+VERSION = 2
+
+
+def option(default: Any, *, choices: Iterable[str] | Callable[[], Iterable[str]] | None = None, positive: bool = False):
+    """A config field with its rules: `choices` (values, or a function giving a registry's names), `positive`."""
+    return field(default=default, metadata={"choices": choices, "positive": positive})
+
+
+def _family_names() -> list[str]:
+    from .models import FAMILIES
+
+    return FAMILIES.names()
+
+
+def _gan_loss_names() -> list[str]:
+    from .losses import ADVERSARIAL_LOSSES
+
+    return ADVERSARIAL_LOSSES.names()
+
+
+def _optimizer_names() -> list[str]:
+    from .train.optim import OPTIMIZERS
+
+    return OPTIMIZERS.names()
+
+
+def _directions() -> tuple[str, ...]:
+    from .data.paired import DIRECTIONS
+
+    return ("auto", *DIRECTIONS)
+
 
 @dataclass
 class ModelConfig:
-    family: str = "dcgan"  # dcgan-mnist | dcgan-128 | dcgan | pix2pix | unet
-    latent_dim: int = 100  # size of the noise vector (unconditional families)
-    width: int = 64  # base number of channels; layer widths are multiples of it
-    leaky_slope: float = 0.2
-    d_dropout: float = 0.3  # discriminator dropout (dcgan-mnist, dcgan-128)
-    g_dropout: float = 0.5  # generator dropout (pix2pix decoder)
-    init: str = "normal"  # normal (N(0, 0.02)) | keras (Glorot uniform) | torch
-    d_conditional: bool = True  # paired tasks: D judges (input, image) pairs (pix2pix) or the image alone
-    # the seed-002 U-Net (family unet)
-    n_levels: int = 4  # depth
-    padding: bool = False  # False: unpadded 3x3 convolutions, the output is smaller than the input
-    batch_norm: bool = False
-    up_mode: str = "upsample"  # upconv | upsample | pixelshuffle
-    n_channels: int = 256  # channels of the deepest level (latent_dim in the seed's config.json)
+    """The `model` section's common part; each family subclasses it with its own keys (models/)."""
+
+    family: str = option("dcgan", choices=_family_names)
+
+    def check(self, cfg: Config, origin: str) -> None:
+        """Checks that involve other sections (image sizes, channels); a family overrides it."""
 
 
 @dataclass
 class DataConfig:
     name: str = "digits"  # built-in data set name or a folder path (paired: shapes, facades or a folder)
-    image_size: int = 64
+    image_size: int = option(64, positive=True)
     channels: int = 3  # channels of the generated images (1 gray, 3 RGB)
     in_channels: int = 3  # channels of the input images of paired tasks
-    direction: str = "AtoB"  # paired, side-by-side layout: which half is the input
+    direction: str = option("auto", choices=_directions)  # paired: AtoB, BtoA, or the data set's own (auto)
     jitter: bool = True  # paired: random resize-crop and mirror of the training pairs
     degrade: str = ""  # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
     val_name: str = ""  # held-out data for sample grids and evaluate (default: the val split of `name`)
@@ -52,7 +82,7 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"  # adam | rmsprop
+    name: str = option("adam", choices=_optimizer_names)
     lr: float = 2e-4
     beta1: float = 0.5  # adam
     beta2: float = 0.999  # adam
@@ -64,7 +94,7 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    gan: str = "bce"  # bce (non-saturating, with logits) | lsgan | hinge
+    gan: str = option("bce", choices=_gan_loss_names)  # the adversarial loss (losses.py)
     gan_weight: float = 1.0
     l1: float = 0.0  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
     ssim: float = 0.0  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
@@ -74,27 +104,39 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 1500  # total optimisation steps; used when epochs is 0
+    steps: int = 1500  # total generator steps; used when epochs is 0
     epochs: int = 0  # if > 0, train this many passes over the data instead of `steps`
-    batch_size: int = 32
+    batch_size: int = option(32, positive=True)
+    d_steps: int = option(1, positive=True)  # discriminator steps per generator step, each on a fresh batch
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
-    log_every: int = 10  # steps between metric lines
-    sample_every: int = 250  # steps between sample grids
-    checkpoint_every: int = 500  # steps between kept checkpoints (latest.pt is written at each of them too)
-    grid_size: int = 8  # the sample grid is grid_size x grid_size images from fixed noise
+    log_every: int = option(10, positive=True)  # steps between metric lines
+    sample_every: int = option(250, positive=True)  # steps between sample grids
+    checkpoint_every: int = option(500, positive=True)  # steps between kept checkpoints (and latest.pt)
+    grid_size: int = option(8, positive=True)  # the sample grid is grid_size x grid_size images
+
+
+def _default_model() -> ModelConfig:
+    return model_options("dcgan")
 
 
 @dataclass
 class Config:
+    version: int = VERSION
     preset: str = ""
-    task: str = "unconditional"  # unconditional | paired
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=_default_model)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def task(self) -> str:
+        """unconditional (noise to image) or paired (image to image): the model family's."""
+        from .models import FAMILIES
+
+        return FAMILIES.get(self.model.family).task
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,26 +145,11 @@ class Config:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
 
-CHOICES = {
-    "task": ("unconditional", "paired"),
-    "model.family": ("dcgan-mnist", "dcgan-128", "dcgan", "pix2pix", "unet"),
-    "model.up_mode": ("upconv", "upsample", "pixelshuffle"),
-    "model.init": ("normal", "keras", "torch"),
-    "data.direction": ("AtoB", "BtoA"),
-    "loss.gan": ("bce", "lsgan", "hinge"),
-    "train.g_optim.name": ("adam", "rmsprop"),
-    "train.d_optim.name": ("adam", "rmsprop"),
-}
-POSITIVE = (
-    "model.latent_dim",
-    "model.width",
-    "data.image_size",
-    "train.batch_size",
-    "train.log_every",
-    "train.sample_every",
-    "train.checkpoint_every",
-    "train.grid_size",
-)
+def model_options(family: str) -> ModelConfig:
+    """The `model` section of `family` with the family's defaults."""
+    from .models import FAMILIES
+
+    return FAMILIES.get(family).options(family=family)
 
 
 # ----------------------------------------------------------------------------------------------- presets
@@ -148,9 +175,9 @@ def preset_summary(name: str) -> str:
 
 
 def load_config(source: str | Path | dict | Config | None) -> Config:
-    """A Config from a preset name, a JSON file path, a (partial) dict or a Config."""
+    """A new Config from a preset name, a JSON file path, a (partial) dict or a Config (deep-copied)."""
     if isinstance(source, Config):
-        return dataclasses.replace(source)
+        return copy.deepcopy(source)
     if source is None:
         return Config()
     if isinstance(source, dict):
@@ -178,7 +205,7 @@ def load_config(source: str | Path | dict | Config | None) -> Config:
 
 def _from_dict(data: dict[str, Any], origin: str) -> Config:
     """A preset file holds no `preset` key; a user's file may name one to start from."""
-    data = dict(data)
+    data = _upgrade(dict(data), origin)
     data.pop("description", None)
     base = data.get("preset")
     cfg = _from_dict(preset_dict(base), origin=f"preset {base}") if base else Config()
@@ -187,7 +214,35 @@ def _from_dict(data: dict[str, Any], origin: str) -> Config:
     return cfg
 
 
+# The flat `model` section of ganforge 0.1, where every family read the keys it needed and ignored the rest.
+_V1_MODEL_KEYS = {"latent_dim", "width", "leaky_slope", "d_dropout", "g_dropout", "init", "d_conditional"}
+_V1_MODEL_KEYS |= {"n_levels", "padding", "batch_norm", "up_mode", "n_channels"}
+
+
+def _upgrade(data: dict[str, Any], origin: str) -> dict[str, Any]:
+    """Read a config written before version 2 (a top-level `task`, one flat `model` section)."""
+    if "version" in data or "task" not in data:
+        return data
+    task = data.pop("task")
+    model = data.get("model")
+    if not isinstance(model, dict) or "family" not in model:
+        return data
+    from .models import FAMILIES
+
+    family = FAMILIES.get(model["family"])
+    if task != family.task:
+        raise UserError(f"task {task!r} in {origin} contradicts model.family={family.name!r}; drop the task key")
+    known = {f.name for f in fields(family.options)}
+    model = dict(model)
+    if "d_width" in known and "width" in model:  # the U-Net family's width was always its discriminator's
+        model["d_width"] = model.pop("width")
+    data["model"] = {k: v for k, v in model.items() if k in known or k not in _V1_MODEL_KEYS}
+    return data
+
+
 def _merge(obj: Any, data: dict[str, Any], prefix: str, origin: str) -> None:
+    if isinstance(obj, Config) and isinstance(data.get("model"), dict) and "family" in data["model"]:
+        _set_family(obj, data["model"]["family"], origin)
     known = {f.name: f for f in fields(obj)}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
@@ -200,15 +255,22 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str, origin: str) -> None:
                 raise UserError(f"config key {dotted!r} in {origin} must be an object of {sub_keys}")
             _merge(current, value, f"{dotted}.", origin)
         else:
-            setattr(obj, key, _coerce(value, _field_type(obj, key), dotted, origin))
+            setattr(obj, key, coerce(value, field_type(obj, key), dotted, origin))
 
 
-def _field_type(obj: Any, name: str) -> type:
-    hints = typing.get_type_hints(type(obj))
-    return hints[name]
+def _set_family(cfg: Config, family: Any, origin: str) -> None:
+    """Give `cfg.model` the options class of `family`, with that family's defaults, if it changes."""
+    if not isinstance(family, str):
+        raise UserError(f"config key 'model.family' in {origin} must be str, got {json.dumps(family)}")
+    if family != cfg.model.family:
+        cfg.model = model_options(family)
 
 
-def _coerce(value: Any, kind: Any, key: str, origin: str) -> Any:
+def field_type(obj: Any, name: str) -> Any:
+    return typing.get_type_hints(type(obj))[name]
+
+
+def coerce(value: Any, kind: Any, key: str, origin: str) -> Any:
     """Check a JSON value against a field's type; ints are accepted where floats are expected."""
     if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -234,11 +296,17 @@ def parse_override(item: str) -> tuple[str, str]:
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, Any] | list[str] | None) -> Config:
-    """Apply dotted `key=value` overrides; string values are parsed by the field's type."""
+    """A copy of `cfg` with dotted `key=value` overrides applied; string values are parsed by the field's
+    type. `model.family` is applied first, since it decides which other `model.*` keys exist."""
+    cfg = copy.deepcopy(cfg)
     if not overrides:
         return cfg
-    items = [parse_override(o) for o in overrides] if isinstance(overrides, list) else overrides.items()
+    items = [parse_override(o) for o in overrides] if isinstance(overrides, list) else list(overrides.items())
+    items.sort(key=lambda item: item[0] != "model.family")
     for key, value in items:
+        if key == "model.family":
+            _set_family(cfg, value, "--set")
+            continue
         obj: Any = cfg
         parts = key.split(".")
         for i, part in enumerate(parts):
@@ -253,9 +321,9 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any] | list[str] | None) -
         name = parts[-1]
         if dataclasses.is_dataclass(getattr(obj, name)):
             raise UserError(f"config key {key!r} is a section; set one of its keys, e.g. {key}.<name>=...")
-        kind = _field_type(obj, name)
+        kind = field_type(obj, name)
         setattr(
-            obj, name, _parse_text(value, kind, key) if isinstance(value, str) else _coerce(value, kind, key, "--set")
+            obj, name, _parse_text(value, kind, key) if isinstance(value, str) else coerce(value, kind, key, "--set")
         )
     validate(cfg, "--set")
     return cfg
@@ -285,15 +353,26 @@ def get_key(cfg: Config, key: str) -> Any:
     return obj
 
 
+def _check_fields(obj: Any, prefix: str, origin: str) -> None:
+    """Each field's own rules (its metadata), through every section."""
+    for f in fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, f"{key}.", origin)
+            continue
+        choices = f.metadata.get("choices")
+        if choices is not None:
+            allowed = list(choices() if callable(choices) else choices)
+            if value not in allowed:
+                raise UserError(f"config key {key!r} in {origin} is {value!r}; choose one of {', '.join(allowed)}")
+        if f.metadata.get("positive") and value <= 0:
+            raise UserError(f"config key {key!r} in {origin} must be positive, got {value}")
+
+
 def validate(cfg: Config, origin: str) -> None:
-    for key, allowed in CHOICES.items():
-        value = get_key(cfg, key)
-        if value not in allowed:
-            raise UserError(f"config key {key!r} in {origin} is {value!r}; choose one of {', '.join(allowed)}")
-    for key in POSITIVE:
-        if get_key(cfg, key) <= 0:
-            raise UserError(f"config key {key!r} in {origin} must be positive, got {get_key(cfg, key)}")
+    _check_fields(cfg, "", origin)
     if cfg.train.steps < 0 or cfg.train.epochs < 0:
         raise UserError(f"train.steps and train.epochs in {origin} must not be negative")
     if cfg.data.channels not in (1, 3) or cfg.data.in_channels not in (1, 3):
         raise UserError(f"data.channels and data.in_channels in {origin} must be 1 (gray) or 3 (RGB)")
+    cfg.model.check(cfg, origin)

@@ -14,11 +14,12 @@ from tqdm import tqdm
 from .api import Generator
 from .config import apply_overrides
 from .data import build_pairs
-from .data.images import list_images, load_image, to_pil, to_tensor
+from .data.images import as_channels, list_images, load_image, to_pil, to_tensor
 from .errors import UserError
 from .metrics.image import psnr, ssim
 from .models import generator_output_size
 from .models.unet import center_crop
+from .outputs import check_outputs
 
 FIT_MODES = ("resize", "pad")
 
@@ -58,13 +59,13 @@ def translate_files(g: Generator, source: Path, output: Path, mode: str = "resiz
     if not files:
         raise UserError(f"input folder {source} holds no images; put png/jpg/webp/bmp files in it")
     root = source.parent if source.is_file() else source
-    for path in tqdm(files, unit="img", disable=len(files) < 2):
+    jobs = [((output / path.relative_to(root)).with_suffix(".png"), path) for path in files]
+    check_outputs(jobs, files, "--output")
+    for dest, path in tqdm(jobs, unit="img", disable=len(files) < 2):
         image = to_tensor(load_image(path, g.config.data.in_channels))
         out = translate_image(g, image, mode)
         if side_by_side:
-            shown = image if image.shape[0] == out.shape[0] else image.mean(0, keepdim=True).expand_as(out)
-            out = torch.cat([shown, out], dim=-1)
-        dest = (output / path.relative_to(root)).with_suffix(".png")
+            out = torch.cat([as_channels(image, out.shape[0]), out], dim=-1)
         dest.parent.mkdir(parents=True, exist_ok=True)
         to_pil(out).save(dest)
     return len(files)

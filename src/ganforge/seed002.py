@@ -9,57 +9,59 @@ publish the files, so the key names below are ganforge's reading of its README.
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .config import Config, apply_overrides, load_config
+from .config import Config, apply_overrides, coerce, field_type, get_key, load_config
 from .errors import UserError
 
-# config.json key -> (config keys it sets, expected type)
-RUN_KEYS: dict[str, tuple[tuple[str, ...], type]] = {
-    "train_data": (("data.name",), str),
-    "val_data": (("data.val_name",), str),
-    "latent_dim": (("model.n_channels",), int),
-    "image_size": (("data.image_size",), int),
-    "batch_size": (("train.batch_size",), int),
-    "epochs": (("train.epochs",), int),
-    "steps": (("train.steps",), int),
-    "lr": (("train.g_optim.lr", "train.d_optim.lr"), float),
-    "lr_g": (("train.g_optim.lr",), float),
-    "lr_d": (("train.d_optim.lr",), float),
-    "beta1": (("train.g_optim.beta1", "train.d_optim.beta1"), float),
-    "beta2": (("train.g_optim.beta2", "train.d_optim.beta2"), float),
-    "seed": (("train.seed",), int),
-    "device": (("train.device",), str),
-    "degrade": (("data.degrade",), str),
+# config.json key -> the config keys it sets (their types are the config's own)
+RUN_KEYS: dict[str, tuple[str, ...]] = {
+    "train_data": ("data.name",),
+    "val_data": ("data.val_name",),
+    "latent_dim": ("model.n_channels",),
+    "image_size": ("data.image_size",),
+    "batch_size": ("train.batch_size",),
+    "epochs": ("train.epochs",),
+    "steps": ("train.steps",),
+    "lr": ("train.g_optim.lr", "train.d_optim.lr"),
+    "lr_g": ("train.g_optim.lr",),
+    "lr_d": ("train.d_optim.lr",),
+    "beta1": ("train.g_optim.beta1", "train.d_optim.beta1"),
+    "beta2": ("train.g_optim.beta2", "train.d_optim.beta2"),
+    "seed": ("train.seed",),
+    "device": ("train.device",),
+    "degrade": ("data.degrade",),
 }
-MODEL_KEYS: dict[str, dict[str, tuple[tuple[str, ...], type]]] = {
+MODEL_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "generator": {
-        "in_channels": (("data.in_channels",), int),
-        "out_channels": (("data.channels",), int),
-        "n_levels": (("model.n_levels",), int),
-        "padding": (("model.padding",), bool),
-        "batch_norm": (("model.batch_norm",), bool),
-        "up_mode": (("model.up_mode",), str),
-        "n_channels": (("model.n_channels",), int),
+        "in_channels": ("data.in_channels",),
+        "out_channels": ("data.channels",),
+        "n_levels": ("model.n_levels",),
+        "padding": ("model.padding",),
+        "batch_norm": ("model.batch_norm",),
+        "up_mode": ("model.up_mode",),
+        "n_channels": ("model.n_channels",),
     },
     "discriminator": {
-        "width": (("model.width",), int),
-        "conditional": (("model.d_conditional",), bool),
+        "width": ("model.d_width",),
+        "conditional": ("model.d_conditional",),
     },
     "loss_weights": {
-        "l1": (("loss.l1",), float),
-        "bce": (("loss.gan_weight",), float),
-        "tv": (("loss.tv",), float),
-        "ssim": (("loss.ssim",), float),
-        "gmsd": (("loss.gmsd",), float),
+        "l1": ("loss.l1",),
+        "bce": ("loss.gan_weight",),
+        "tv": ("loss.tv",),
+        "ssim": ("loss.ssim",),
+        "gmsd": ("loss.gmsd",),
     },
 }
 
 
 def is_seed_run_config(data: dict[str, Any]) -> bool:
     """A JSON object in the layout of seed 002's config.json rather than ganforge's sections."""
-    return bool(data) and not set(data) & {"task", "model", "data", "loss", "train"} and bool(set(data) & set(RUN_KEYS))
+    sections = {"task", "model", "data", "loss", "train", "version"}
+    return bool(data) and not set(data) & sections and bool(set(data) & set(RUN_KEYS))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -74,20 +76,23 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _collect(section: dict[str, Any], known: dict[str, tuple[tuple[str, ...], type]], where: str) -> dict[str, Any]:
+def _collect(values: dict[str, Any], known: dict[str, tuple[str, ...]], where: str, cfg: Config) -> dict[str, Any]:
+    """Config overrides from one section, each value checked against the type of the key it sets."""
     out: dict[str, Any] = {}
-    for key, value in section.items():
+    for key, value in values.items():
         if key not in known:
             raise UserError(f"unknown key {key!r} in {where}; known keys: {', '.join(known)}")
-        targets, kind = known[key]
-        if kind is str and key == "degrade" and isinstance(value, list):
+        if key == "degrade" and isinstance(value, list):
             value = ",".join(map(str, value))
-        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            ok, value = True, float(value)
-        if not ok:
-            raise UserError(f"key {key!r} in {where} must be {kind.__name__}, got {json.dumps(value)}")
-        out.update({t: value for t in targets})
+        for target in known[key]:
+            section, name = target.rsplit(".", 1)
+            owner = get_key(cfg, section)
+            if name not in {f.name for f in fields(owner)}:
+                raise UserError(
+                    f"key {key!r} in {where} sets {target}, which the {cfg.model.family} model has not; "
+                    "seed 002's files go with the unet-restore preset"
+                )
+            out[target] = coerce(value, field_type(owner, name), key, where)
     return out
 
 
@@ -95,9 +100,10 @@ def load_seed002(
     config_json: str | Path | None, model_configs_json: str | Path | None = None, base: str | Config = "unet-restore"
 ) -> Config:
     """A Config from seed 002's config.json and/or model_configs.json, on top of `base`."""
+    cfg = load_config(base)
     overrides: dict[str, Any] = {}
     if config_json is not None:
-        overrides.update(_collect(_read(Path(config_json)), RUN_KEYS, str(config_json)))
+        overrides.update(_collect(_read(Path(config_json)), RUN_KEYS, str(config_json), cfg))
         if "train.steps" in overrides and "train.epochs" not in overrides:
             overrides["train.epochs"] = 0
     if model_configs_json is not None:
@@ -107,7 +113,7 @@ def load_seed002(
                 raise UserError(f"unknown section {section!r} in {model_configs_json}; known: {', '.join(MODEL_KEYS)}")
             if not isinstance(value, dict):
                 raise UserError(f"section {section!r} in {model_configs_json} must be a JSON object")
-            found = _collect(value, MODEL_KEYS[section], f"{model_configs_json} ({section})")
+            found = _collect(value, MODEL_KEYS[section], f"{model_configs_json} ({section})", cfg)
             clash = overrides.get("model.n_channels")
             if clash is not None and "model.n_channels" in found and found["model.n_channels"] != clash:
                 raise UserError(
@@ -115,4 +121,4 @@ def load_seed002(
                     f"from latent_dim in {config_json} ({clash}); they are the same setting"
                 )
             overrides.update(found)
-    return apply_overrides(load_config(base), overrides)
+    return apply_overrides(cfg, overrides)

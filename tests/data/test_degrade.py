@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from skimage import data as skdata
 
-from ganforge.data.degrade import _reflect_index, degrade, describe, parse_degradations
+from ganforge.data.degrade import degrade, describe, parse_degradations
 from ganforge.errors import UserError
 
 
@@ -170,15 +169,6 @@ def test_noise_clamped_and_input_untouched():
 
 
 # ---- blur --------------------------------------------------------------------------------------------------
-
-
-def test_reflect_index_matches_torch_reflect_pad_and_extends_beyond():
-    x = torch.arange(7.0).view(1, 1, 7)
-    for radius in (1, 3, 6):
-        ours = x.index_select(2, _reflect_index(7, radius, x.device))
-        assert torch.equal(ours, F.pad(x, (radius, radius), mode="reflect"))
-    assert _reflect_index(3, 5, torch.device("cpu")).tolist() == [1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1]
-    assert _reflect_index(1, 2, torch.device("cpu")).tolist() == [0, 0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("sigma", [0.7, 3.0, 20.0])

@@ -1,5 +1,6 @@
 import gzip
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -172,3 +173,23 @@ def test_idx_image_dataset_bad_args():
         IDXImageDataset(_images(2), channels=2)
     with pytest.raises(UserError, match="image_size"):
         IDXImageDataset(_images(2), image_size=0)
+
+
+def test_in_memory_data_sets_get_no_loader_workers(tmp_path):
+    """Every data set declares `in_memory` (data/base.py); MNIST once got 8 workers it did not need."""
+    from ganforge.data.base import ImageDataset
+    from ganforge.data.builtin import digits
+    from ganforge.data.folder import ImageFolder
+    from ganforge.data.shapes import ShapesPairs
+    from ganforge.train.data_stream import BatchStream
+    from tests.train.test_loop import write_folder
+
+    folder = ImageFolder(write_folder(tmp_path / "imgs", n=4), 16, 3)
+    for ds, workers in [
+        (IDXImageDataset(_images(8)), 0),
+        (digits(28), 0),
+        (ShapesPairs(8, 16), 0),
+        (folder, min(8, os.cpu_count() or 1)),
+    ]:
+        assert isinstance(ds, ImageDataset)
+        assert BatchStream(ds, 4, 0, torch.device("cpu")).loader.num_workers == workers, type(ds).__name__

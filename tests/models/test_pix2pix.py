@@ -2,15 +2,17 @@ import pytest
 import torch
 from torch import nn
 
+from ganforge.api import resolve_config
 from ganforge.errors import UserError
+from ganforge.models import build_models
 from ganforge.models.layers import count_parameters, init_weights
-from ganforge.models.pix2pix import KerasBatchNorm2d, PatchDiscriminator, UNetGenerator, build_pix2pix
+from ganforge.models.pix2pix import KerasBatchNorm2d, PatchDiscriminator, Pix2PixGenerator
 
 
 @pytest.fixture(scope="module")
-def generator_256() -> UNetGenerator:
+def generator_256() -> Pix2PixGenerator:
     torch.manual_seed(0)
-    generator = UNetGenerator(3, 3, 256)
+    generator = Pix2PixGenerator(3, 3, 256)
     init_weights(generator, "normal")
     return generator
 
@@ -21,7 +23,7 @@ def test_generator_count_matches_keras_summary(generator_256):
 
 def test_generator_count_one_input_channel():
     # Only the first conv changes: 1 * 64 * 4 * 4 weights instead of 3 * 64 * 4 * 4.
-    assert count_parameters(UNetGenerator(1, 3, 256), with_bn_stats=True) == 54_425_859 - 2 * 64 * 16
+    assert count_parameters(Pix2PixGenerator(1, 3, 256), with_bn_stats=True) == 54_425_859 - 2 * 64 * 16
 
 
 def test_generator_widths_at_256(generator_256):
@@ -47,7 +49,7 @@ def test_generator_forward_256(generator_256):
 
 @pytest.mark.parametrize("size, levels", [(128, 7), (64, 6), (32, 5), (16, 4)])
 def test_generator_depth_and_shapes(size, levels):
-    generator = UNetGenerator(1, 3, size, width=8)
+    generator = Pix2PixGenerator(1, 3, size, width=8)
     init_weights(generator, "normal")
     assert len(generator.down) == levels and len(generator.up) == levels - 1
     y = generator(torch.randn(2, 1, size, size) * 10)
@@ -56,7 +58,7 @@ def test_generator_depth_and_shapes(size, levels):
 
 
 def test_generator_bottleneck_is_one_pixel():
-    generator = UNetGenerator(3, 3, 64, width=8)
+    generator = Pix2PixGenerator(3, 3, 64, width=8)
     x = torch.randn(2, 3, 64, 64)
     for down in generator.down:
         x = down(x)
@@ -111,27 +113,32 @@ def test_discriminator_receptive_field_is_70():
         assert cols.max() - cols.min() + 1 == 70
 
 
+def pix2pix_config(*overrides):
+    return resolve_config("pix2pix", data="shapes", overrides=["model.width=8", *overrides])
+
+
 def test_build_pix2pix():
-    generator, discriminator = build_pix2pix(1, 3, 64, width=8, init="normal")
-    assert isinstance(generator, UNetGenerator) and isinstance(discriminator, PatchDiscriminator)
+    cfg = pix2pix_config("data.in_channels=1", "data.image_size=64")
+    generator, discriminator = build_models(cfg)
+    assert isinstance(generator, Pix2PixGenerator) and isinstance(discriminator, PatchDiscriminator)
     assert discriminator.down1[0].in_channels == 4
     assert generator.down[1][0].weight.std().item() == pytest.approx(0.02, rel=0.2)
     x = torch.randn(2, 1, 64, 64)
     assert discriminator(x, generator(x)).shape == (2, 1, 6, 6)
 
 
-@pytest.mark.parametrize("size, hint", [(100, "64 or 128"), (8, ">= 16"), (20, "16 or 32")])
+@pytest.mark.parametrize("size, hint", [(100, "64 or 128"), (8, "use image size 16"), (20, "16 or 32")])
 def test_bad_image_size_raises_user_error(size, hint):
     with pytest.raises(UserError, match="image_size") as err:
-        UNetGenerator(3, 3, size)
+        Pix2PixGenerator(3, 3, size)
     assert hint in str(err.value)
 
 
-def test_build_rejects_sizes_without_discriminator_output():
-    with pytest.raises(UserError, match="image_size"):
-        build_pix2pix(3, 3, 16)
-    with pytest.raises(UserError, match="init"):
-        build_pix2pix(3, 3, 64, width=8, init="xavier")
+def test_config_rejects_sizes_without_discriminator_output():
+    with pytest.raises(UserError, match="data.image_size=16"):
+        pix2pix_config("data.image_size=16")
+    with pytest.raises(UserError, match="model.init"):
+        pix2pix_config("model.init=xavier")
 
 
 def test_batch_of_one_trains_through_the_1x1_bottleneck_like_keras():
@@ -145,7 +152,7 @@ def test_batch_of_one_trains_through_the_1x1_bottleneck_like_keras():
     assert torch.equal(x.grad, torch.zeros_like(x))
     assert torch.allclose(bn.running_mean, 0.01 * x.detach().flatten())
     assert torch.allclose(bn.running_var, torch.full((4,), 0.99))
-    g, d = build_pix2pix(3, 3, 32, width=8)
+    g, d = build_models(pix2pix_config("data.image_size=32"))
     out = g(torch.randn(1, 3, 32, 32))
     (out.mean() + d(out, out).mean()).backward()
     assert torch.isfinite(out).all()

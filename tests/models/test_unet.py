@@ -4,12 +4,13 @@ import pytest
 import torch
 from torch import nn
 
+from ganforge.api import resolve_config
 from ganforge.errors import UserError
 from ganforge.models.unet import (
     UP_MODES,
     DoubleConv,
     DoubleConvDiscriminator,
-    UNetGenerator,
+    RestorationUNet,
     check_unet_size,
     unet_output_size,
 )
@@ -19,7 +20,7 @@ from ganforge.models.unet import (
     "padding, batch_norm, up_mode", list(itertools.product([False, True], [False, True], UP_MODES))
 )
 def test_every_combination_builds_and_runs(padding, batch_norm, up_mode):
-    g = UNetGenerator(3, 2, n_levels=3, padding=padding, batch_norm=batch_norm, up_mode=up_mode, n_channels=32)
+    g = RestorationUNet(3, 2, n_levels=3, padding=padding, batch_norm=batch_norm, up_mode=up_mode, n_channels=32)
     size = 32 if padding else 44
     y = g(torch.randn(2, 3, size, size))
     assert y.shape == (2, 2, g.output_size(size), g.output_size(size))
@@ -30,7 +31,7 @@ def test_every_combination_builds_and_runs(padding, batch_norm, up_mode):
 
 
 def test_channels_double_to_n_channels_and_blocks_are_residual():
-    g = UNetGenerator(1, 1, n_levels=4, padding=True, n_channels=128)
+    g = RestorationUNet(1, 1, n_levels=4, padding=True, n_channels=128)
     assert [level.body[-2].out_channels for level in g.down] == [16, 32, 64, 128]
     assert [level.conv.body[-2].out_channels for level in g.up] == [64, 32, 16]
     assert all(isinstance(level.project, nn.Conv2d) for level in g.down)  # channels change: 1x1 projection
@@ -57,11 +58,22 @@ def test_invalid_size_names_the_nearest_valid_sizes():
         check_unet_size(60, 4, padding=True)
 
 
-def test_bad_arguments_are_user_errors():
-    with pytest.raises(UserError, match="up_mode"):
-        UNetGenerator(up_mode="nearest")
-    with pytest.raises(UserError, match="n_channels"):
-        UNetGenerator(n_levels=4, n_channels=100)
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("model.up_mode=nearest", "model.up_mode"),
+        ("model.n_channels=100", "model.n_channels"),
+        ("model.width=8", "model.width"),  # the U-Net family's D width is model.d_width
+    ],
+)
+def test_bad_options_name_the_key(override, needle):
+    with pytest.raises(UserError, match=needle):
+        resolve_config("unet-restore", overrides=[override])
+
+
+def test_outputs_too_small_for_the_discriminator_are_refused():
+    with pytest.raises(UserError, match="16x16"):
+        resolve_config("unet-restore", overrides=["model.padding=false", "model.n_levels=2", "data.image_size=28"])
 
 
 @pytest.mark.parametrize("size", [16, 48, 64, 100])
@@ -72,5 +84,3 @@ def test_discriminator_accepts_the_run_size(size):
     linears = [m for m in d.modules() if isinstance(m, nn.Linear)]
     assert len(linears) == 2 and linears[-1].out_features == 1
     assert [m.body[-2].out_channels for m in d.modules() if isinstance(m, DoubleConv)] == [8, 16, 32, 64]
-    with pytest.raises(UserError):
-        DoubleConvDiscriminator(3, 8)

@@ -29,7 +29,8 @@ def test_phase_one_trains_only_d_and_phase_two_only_g(tmp_path):
     t = tiny_trainer(tmp_path)
     g0 = [p.detach().clone() for p in t.g.parameters()]
     seen = {}
-    d_step = t.opt_d.step
+    opt_d = t.optimizers["d"].optimizer
+    d_step = opt_d.step
 
     def spy_d_step(*a, **k):
         seen["g_at_d_step"] = [p.detach().clone() for p in t.g.parameters()]
@@ -38,22 +39,23 @@ def test_phase_one_trains_only_d_and_phase_two_only_g(tmp_path):
         seen["d_grads"] = [p.grad.clone() for p in t.d.parameters()]
         return out
 
-    t.opt_d.step = spy_d_step
+    opt_d.step = spy_d_step
     calls = []
     generate = t.task.generate
 
     def spy_generate(*a, **k):
-        calls.append(torch.is_grad_enabled())
-        return generate(*a, **k)
+        fake = generate(*a, **k)
+        calls.append(fake.requires_grad)
+        return fake
 
     t.task.generate = spy_generate
-    t.train_step(next(t.stream))
+    t.train_step()
     # phase 1 ran before G changed; phase 2 left D's weights and gradients exactly as phase 1 left them
     assert all(torch.equal(a, b) for a, b in zip(g0, seen["g_at_d_step"], strict=True))
     assert all(torch.equal(a, p) for a, p in zip(seen["d_after"], t.d.parameters(), strict=True))
     assert all(torch.equal(a, p.grad) for a, p in zip(seen["d_grads"], t.d.parameters(), strict=True))
     assert any(not torch.equal(a, p) for a, p in zip(g0, t.g.parameters(), strict=True))
-    # fakes for D without a graph, then fresh fakes for G with one
+    # fakes for D without a graph (G is frozen in D's phase), then fresh fakes for G with one
     assert calls == [False, True]
     assert all(p.requires_grad for p in t.d.parameters())
 
@@ -134,7 +136,8 @@ def test_rmsprop_with_clipping_and_decay(tmp_path):
     t = tiny_trainer(
         tmp_path, ["train.d_optim.name=rmsprop", "train.d_optim.clip_value=0.001", "train.d_optim.lr_decay=0.5"]
     )
-    t.train_step(next(t.stream))
-    assert isinstance(t.opt_d, torch.optim.RMSprop)
+    t.train_step()
+    opt_d = t.optimizers["d"].optimizer
+    assert isinstance(opt_d, torch.optim.RMSprop)
     assert max(p.grad.abs().max().item() for p in t.d.parameters()) <= 0.001 + 1e-7
-    assert t.opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 / 1.5)
+    assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 / 1.5)

@@ -8,13 +8,14 @@ import torch
 from PIL import Image
 
 import ganforge
+from ganforge.evaluate import evaluate_run
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.train.test_loop import write_folder
 
 TINY = [
     "model.n_channels=16",
     "model.n_levels=2",
-    "model.width=4",
+    "model.d_width=4",
     "train.batch_size=4",
     "train.log_every=1",
     "train.sample_every=2",
@@ -98,6 +99,10 @@ def test_restoration_from_a_folder_with_combined_degradations(capsys, tmp_path):
     assert code == 0
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["data"]["degrade"] == "noise=0.05,blur=1,jpeg=40"
+    g = ganforge.load(tmp_path / "r", device="cpu")  # evaluating on other data leaves the run's config alone
+    assert evaluate_run(g, data="shapes", split="val")["model"]["images"] == 100
+    assert g.config.data.name == str(clean)
+    capsys.readouterr()
     code, _, err = run_cli(capsys, "train", "unet-restore", "--degrade", "nois=0.1", "--out", tmp_path / "r2")
     assert_one_line_error(code, err, "nois")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from ..config import Config
 from ..errors import UserError
+from .base import ImageDataset
+from .images import as_channels
 
 UNCONDITIONAL = {
     "digits": "the 1,797 UCI handwritten digits shipped with scikit-learn (embedded, no download)",
@@ -21,9 +22,12 @@ PAIRED = {
     "shapes": "coloured label maps of random shapes -> shaded renderings (embedded, made from a seed)",
     "facades": "the pix2pix CMP facades, 400 training pairs (downloaded once to the cache)",
 }
+# The way a paired data set translates when `data.direction` is auto: a built-in set's own (the facades
+# archive holds photo | label map, and pix2pix learns label map -> photo), A to B for a user's folder.
+DEFAULT_DIRECTION = {"facades": "BtoA"}
 
 
-def build_dataset(cfg: Config, split: str = "train") -> Dataset:
+def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
     """The `split` (train, val, test) of `cfg.data.name` (held-out splits: `data.val_name` if set): images,
     or (input, target) pairs for a paired task without `data.degrade`."""
     d = cfg.data
@@ -34,7 +38,7 @@ def build_dataset(cfg: Config, split: str = "train") -> Dataset:
         from .builtin import TensorImages
 
         clean = _shapes(cfg, split).targets.float().div(127.5).sub(1)
-        return TensorImages(clean.mean(1, keepdim=True) if d.channels == 1 else clean)
+        return TensorImages(as_channels(clean, d.channels), name="embedded shapes renderings")
     if name == "digits":
         from .builtin import digits
 
@@ -53,7 +57,7 @@ def build_dataset(cfg: Config, split: str = "train") -> Dataset:
     return ImageFolder(path, d.image_size, d.channels)
 
 
-def build_pairs(cfg: Config, split: str) -> Dataset:
+def build_pairs(cfg: Config, split: str) -> ImageDataset:
     """(input, target) pairs of a split: the paired data, or clean images and their degraded versions
     (degraded deterministically per image, so evaluations repeat)."""
     if cfg.data.degrade:
@@ -63,9 +67,15 @@ def build_pairs(cfg: Config, split: str) -> Dataset:
     return build_dataset(cfg, split)
 
 
-class DegradedPairs(Dataset):
-    def __init__(self, images: Dataset, degradations: list, seed: int):
+class DegradedPairs(ImageDataset):
+    def __init__(self, images: ImageDataset, degradations: list, seed: int):
         self.images, self.degradations, self.seed = images, degradations, seed
+        self.in_memory = images.in_memory  # type: ignore[misc]
+
+    def describe(self) -> str:
+        from .degrade import describe
+
+        return f"{self.images.describe()}, degraded by {describe(self.degradations)}"
 
     def __len__(self) -> int:
         return len(self.images)  # type: ignore[arg-type]
@@ -78,7 +88,7 @@ class DegradedPairs(Dataset):
         return degrade(clean.unsqueeze(0), self.degradations, gen)[0], clean
 
 
-def _paired(cfg: Config, name: str, split: str) -> Dataset:
+def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
     d = cfg.data
     if name == "shapes":
         if (d.in_channels, d.channels) != (3, 3):
@@ -97,14 +107,14 @@ def _paired(cfg: Config, name: str, split: str) -> Dataset:
     return PairedFolder(
         root,
         split=split,
-        direction=d.direction,
+        direction=DEFAULT_DIRECTION.get(name, "AtoB") if d.direction == "auto" else d.direction,
         image_size=d.image_size,
         in_channels=d.in_channels,
         out_channels=d.channels,
     )
 
 
-def _shapes(cfg: Config, split: str) -> Dataset:
+def _shapes(cfg: Config, split: str) -> ImageDataset:
     """The embedded shapes pairs: 1,000 for training, 100 in each held-out split."""
     from .shapes import ShapesPairs
 

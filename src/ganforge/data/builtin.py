@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+
+from .base import ImageDataset
+from .images import as_channels
 
 
-class TensorImages(Dataset):
+class TensorImages(ImageDataset):
     """An in-memory stack of images (N, C, H, W) in [-1, 1], with optional integer labels."""
 
     in_memory = True
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, name: str = "images"):
         self.images = images.contiguous()
         self.labels = labels
+        self.name = name
+
+    def describe(self) -> str:
+        return f"{len(self)} {self.name}"
 
     def __len__(self) -> int:
         return len(self.images)
@@ -33,10 +39,8 @@ def digits_images(image_size: int, channels: int = 1) -> tuple[torch.Tensor, tor
     if image_size != 8:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
     x = x.clamp_(0, 1).mul_(2).sub_(1)
-    if channels == 3:
-        x = x.repeat(1, 3, 1, 1)
-    return x, torch.from_numpy(bunch.target).long()
+    return as_channels(x, channels).contiguous(), torch.from_numpy(bunch.target).long()
 
 
 def digits(image_size: int, channels: int = 1) -> TensorImages:
-    return TensorImages(*digits_images(image_size, channels))
+    return TensorImages(*digits_images(image_size, channels), name="embedded UCI digits")

@@ -19,7 +19,6 @@ state gives the same result whether the batch is on the CPU or a GPU.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 
 import torch
@@ -28,6 +27,7 @@ from PIL import Image
 
 from ganforge.data.images import to_pil, to_tensor
 from ganforge.errors import UserError
+from ganforge.filters import gaussian_blur
 
 OPTION = "--degrade"
 
@@ -122,34 +122,6 @@ def _noise(x: torch.Tensor, std: float, generator: torch.Generator | None) -> to
     return (x + noise * (2.0 * std)).clamp_(-1.0, 1.0)
 
 
-def _reflect_index(n: int, radius: int, device: torch.device) -> torch.Tensor:
-    """Indices that pad a length-``n`` axis by ``radius`` on each side with reflection (edge not repeated),
-    as ``F.pad(mode="reflect")`` does, but for any radius: the reflection repeats when radius >= n."""
-    if n == 1:
-        return torch.zeros(1 + 2 * radius, dtype=torch.long, device=device)
-    period = 2 * (n - 1)
-    index = torch.arange(-radius, n + radius, device=device).remainder(period)
-    return torch.where(index < n, index, period - index)
-
-
-def _gaussian_kernel(sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    radius = math.ceil(3.0 * sigma)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    return (kernel / kernel.sum()).to(dtype=dtype, device=device)
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur as two 1-D depthwise convolutions (the 2-D Gaussian is separable)."""
-    channels, height, width = x.shape[1:]
-    kernel = _gaussian_kernel(sigma, x.dtype, x.device)
-    radius = (kernel.numel() - 1) // 2
-    x = x.index_select(3, _reflect_index(width, radius, x.device))
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    x = x.index_select(2, _reflect_index(height, radius, x.device))
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
-
-
 def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
     if x.shape[1] not in (1, 3):
         raise ValueError(f"jpeg needs 1 or 3 channels, got {x.shape[1]}")
@@ -198,7 +170,7 @@ def degrade(
             if kind == "noise":
                 x = _noise(x, value, generator)
             elif kind == "blur":
-                x = _blur(x, value)
+                x = gaussian_blur(x, value, "reflect")
             elif kind == "jpeg":
                 x = _jpeg(x, int(value))
             else:

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
-from ganforge.errors import UserError
+from ganforge.errors import UserError, one_line
 
 DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 20
@@ -56,21 +56,17 @@ def _mismatches(digests: dict[str, str], expected: dict[str, str]) -> list[str]:
     return [f"{name} expected {want}, got {digests[name]}" for name, want in expected.items() if digests[name] != want]
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {_one_line(exc.reason)}"
+        return f"HTTP {exc.code} {one_line(exc.reason)}"
     if isinstance(exc, urllib.error.URLError):
         reason = exc.reason
         if isinstance(reason, BaseException):
-            return _one_line(reason) or type(reason).__name__
-        return _one_line(reason)
+            return one_line(reason) or type(reason).__name__
+        return one_line(reason)
     if isinstance(exc, TimeoutError):
         return "timed out"
-    return _one_line(exc) or type(exc).__name__
+    return one_line(exc) or type(exc).__name__
 
 
 class _ChecksumMismatch(Exception):

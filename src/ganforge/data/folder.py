@@ -5,19 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from ..errors import UserError
+from .base import ImageDataset
 from .images import IMAGE_EXTENSIONS, list_images, load_image, read_size, resize_center_crop, to_tensor
 
 
-class ImageFolder(Dataset):
+class ImageFolder(ImageDataset):
     """Every image under `root`, converted to `channels`, resized and centre-cropped to `image_size`.
 
     Headers are read when the data set is built, so an unreadable file stops the run before training.
     """
-
-    in_memory = False
 
     def __init__(self, root: str | Path, image_size: int, channels: int):
         self.root = Path(root)
@@ -38,6 +36,9 @@ class ImageFolder(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def describe(self) -> str:
+        return f"{len(self)} images from {self.root}"
 
     def __getitem__(self, i: int) -> torch.Tensor:
         img = load_image(self.paths[i], self.channels)

@@ -142,6 +142,17 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return tensor.div_(127.5).sub_(1.0)
 
 
+def as_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Images (..., C, H, W) with `channels` channels, to be shown beside others: RGB to grey by the mean,
+    grey to RGB by repetition."""
+    c = images.shape[-3]
+    if c == channels:
+        return images
+    if channels == 1:
+        return images.mean(-3, keepdim=True)
+    return images.mean(-3, keepdim=True).expand(*images.shape[:-3], channels, *images.shape[-2:])
+
+
 def to_pil(t: torch.Tensor) -> Image.Image:
     """A tensor (C, H, W) in [-1, 1] with C = 1, 3 or 4 as an "L", "RGB" or "RGBA" image (values clamped).
 

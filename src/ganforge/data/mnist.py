@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
+from ganforge.data.base import ImageDataset
 from ganforge.data.download import cache_dir, fetch
 from ganforge.errors import UserError
 
@@ -187,12 +187,14 @@ def load_mnist(
     return images, labels
 
 
-class IDXImageDataset(Dataset):
+class IDXImageDataset(ImageDataset):
     """Gray images (N, H, W) uint8 as float32 tensors (C, S, S) in [-1, 1].
 
     The images are resized once, up front (bilinear, antialiased) and kept as one uint8 tensor, so an item
     is a cheap index plus a scale; resized values are rounded to 8 bits, as with resizing PIL images.
     """
+
+    in_memory = True
 
     def __init__(self, images: np.ndarray, image_size: int = 28, channels: int = 1) -> None:
         images = np.asarray(images)

@@ -21,8 +21,8 @@ from typing import Literal
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
+from ganforge.data.base import ImageDataset
 from ganforge.data.images import (
     IMAGE_EXTENSIONS,
     list_images,
@@ -179,7 +179,7 @@ def _check_even_width(path: Path, size: tuple[int, int]) -> None:
         )
 
 
-class PairedFolder(Dataset):
+class PairedFolder(ImageDataset):
     """Pairs ``(input, target)`` of float32 tensors (C, load_size, load_size) in [-1, 1] from a folder.
 
     ``direction`` "AtoB" makes A the input and B the target, "BtoA" the reverse. Both images of a pair are
@@ -252,6 +252,10 @@ class PairedFolder(Dataset):
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def describe(self) -> str:
+        source, target = ("A", "B") if self.direction == "AtoB" else ("B", "A")
+        return f"{len(self)} pairs from {self.root}, input {source} -> target {target} ({self.direction})"
 
     def _load_halves(self, pair: PairFiles) -> tuple[Image.Image, Image.Image]:
         channels = max(self.in_channels, self.out_channels)

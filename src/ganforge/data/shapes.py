@@ -20,9 +20,10 @@ import math
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from ganforge.data.base import ImageDataset
 from ganforge.errors import UserError
+from ganforge.filters import gaussian_blur
 
 SPLITS = ("train", "val", "test")
 CLASS_NAMES = ("background", "circle", "rectangle", "triangle")
@@ -95,20 +96,8 @@ def _draw_labels(params: dict[str, np.ndarray], count: int, size: int) -> np.nda
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur over the last two axes of float32 (N, H, W), edges extended."""
-    radius = max(1, math.ceil(3.0 * sigma))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1, dtype=np.float32) / np.float32(sigma)) ** 2)
-    taps /= taps.sum()
-    _, height, width = x.shape
-    padded = np.pad(x, ((0, 0), (radius, radius), (0, 0)), mode="edge")
-    out = taps[0] * padded[:, :height]
-    for i in range(1, taps.size):
-        out += taps[i] * padded[:, i : i + height]
-    padded = np.pad(out, ((0, 0), (0, 0), (radius, radius)), mode="edge")
-    out = taps[0] * padded[:, :, :width]
-    for i in range(1, taps.size):
-        out += taps[i] * padded[:, :, i : i + width]
-    return out
+    """Gaussian blur over the last two axes of float32 (N, H, W), edges extended."""
+    return gaussian_blur(torch.from_numpy(x)[:, None], sigma, "replicate")[:, 0].numpy()
 
 
 def labels_to_input(labels: np.ndarray) -> np.ndarray:
@@ -192,7 +181,7 @@ def _build(n: int, image_size: int, seed: int, split: str) -> tuple[torch.Tensor
     return torch.from_numpy(labels), as_chw(inputs), as_chw(targets)
 
 
-class ShapesPairs(Dataset):
+class ShapesPairs(ImageDataset):
     """``n`` pairs ``(input, target)`` of float32 (3, image_size, image_size) tensors in [-1, 1].
 
     Made deterministically from ``seed`` and ``split`` and held in memory (uint8, 6 KiB per pair at 64 px);
@@ -220,6 +209,9 @@ class ShapesPairs(Dataset):
 
     def __len__(self) -> int:
         return self.n
+
+    def describe(self) -> str:
+        return f"{self.n} embedded shapes pairs ({self.split}), input label map -> target rendering"
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         source = self.inputs[index].float().div_(127.5).sub_(1.0)

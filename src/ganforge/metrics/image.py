@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..filters import gaussian_taps
+
 __all__ = [
     "GMSD_C",
     "PSNR_MAX_DB",
@@ -102,13 +104,6 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 2.0) -> Tensor:
 # --------------------------------------------------------------------------------------------- SSIM
 
 
-def _gaussian_taps(window_size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Normalised 1-D Gaussian of ``window_size`` taps (what scipy's gaussian_filter uses, truncated)."""
-    offsets = torch.arange(window_size, dtype=torch.float64) - (window_size - 1) / 2.0
-    taps = torch.exp(-(offsets**2) / (2.0 * sigma**2))
-    return (taps / taps.sum()).to(dtype=dtype, device=device)
-
-
 def ssim(
     pred: Tensor,
     target: Tensor,
@@ -141,7 +136,7 @@ def ssim(
         y = target.to(dtype)
         # Five maps per channel, filtered in one grouped convolution.
         maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)
-        taps = _gaussian_taps(window_size, sigma, dtype, pred.device)
+        taps = gaussian_taps(sigma, (window_size - 1) // 2, dtype, pred.device)
         groups = maps.shape[1]
         kernel_h = taps.view(1, 1, 1, window_size).expand(groups, 1, 1, window_size)
         kernel_v = taps.view(1, 1, window_size, 1).expand(groups, 1, window_size, 1)

@@ -11,11 +11,14 @@ maps images to one logit per image, shape (N, 1).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..config import Config, ModelConfig, option
+from .family import Family, register_family
+from .layers import INIT_SCHEMES, require_image_size
 
 # Keras' BatchNormalization defaults (epsilon 1e-3, moving-average momentum 0.99) for the TF-derived models.
 KERAS_BN = {"eps": 1e-3, "momentum": 0.01}
@@ -136,13 +139,13 @@ class Discriminator128(nn.Module):
         return self.head(self.features(x))
 
 
-def _check_power_of_two(image_size: int, allowed: tuple[int, ...]) -> int:
-    if image_size not in allowed:
-        raise UserError(
-            f"model.image_size={image_size} is not supported by this DCGAN; use one of "
-            f"{', '.join(map(str, allowed))} (--image-size)"
-        )
-    return int(math.log2(image_size))
+DCGAN_SIZES = (32, 64, 128)
+
+
+def _dcgan_depth(image_size: int) -> int:
+    """Number of stride-2 layers between 4x4 and the image."""
+    require_image_size(image_size, DCGAN_SIZES.__contains__, "dcgan", "32, 64 or 128 pixels")
+    return int(math.log2(image_size)) - 2
 
 
 class DCGANGenerator(nn.Module):
@@ -152,7 +155,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, channels: int = 3, image_size: int = 64, width: int = 64):
         super().__init__()
         self.latent_dim = latent_dim
-        n_up = _check_power_of_two(image_size, (32, 64, 128)) - 2  # 4x4 after the first layer
+        n_up = _dcgan_depth(image_size)  # 4x4 after the first layer
         cout = width * 2 ** (n_up - 1)
         layers: list[nn.Module] = [
             nn.Unflatten(1, (latent_dim, 1, 1)),
@@ -180,7 +183,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 3, image_size: int = 64, width: int = 64, leaky_slope: float = 0.2):
         super().__init__()
-        n_down = _check_power_of_two(image_size, (32, 64, 128)) - 2
+        n_down = _dcgan_depth(image_size)
         layers: list[nn.Module] = [
             nn.Conv2d(channels, width, 4, stride=2, padding=1, bias=False),
             nn.LeakyReLU(leaky_slope),
@@ -198,3 +201,67 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+# ------------------------------------------------------------------------------------------- the families
+
+
+@dataclass
+class MnistOptions(ModelConfig):
+    latent_dim: int = option(100, positive=True)
+    width: int = option(64, positive=True)  # both networks: G 4w-2w-w channels, D w-2w
+    leaky_slope: float = 0.3
+    d_dropout: float = 0.3
+    init: str = option("keras", choices=INIT_SCHEMES)
+
+    def check(self, cfg: Config, origin: str) -> None:
+        require_image_size(cfg.data.image_size, (28).__eq__, "dcgan-mnist", "28x28 images")
+
+
+@dataclass
+class DCGAN128Options(ModelConfig):
+    latent_dim: int = option(32, positive=True)
+    width: int = option(32, positive=True)  # both networks: G 8w..w channels, D w..8w
+    leaky_slope: float = 0.3
+    d_dropout: float = 0.4
+    init: str = option("keras", choices=INIT_SCHEMES)
+
+    def check(self, cfg: Config, origin: str) -> None:
+        require_image_size(cfg.data.image_size, (128).__eq__, "dcgan-128", "128x128 images; dcgan does 32 or 64")
+
+
+@dataclass
+class DCGANOptions(ModelConfig):
+    latent_dim: int = option(100, positive=True)
+    width: int = option(64, positive=True)  # both networks: the widest layer has width * image_size / 8
+    leaky_slope: float = 0.2  # D's LeakyReLU (G uses ReLU)
+    init: str = option("normal", choices=INIT_SCHEMES)
+
+    def check(self, cfg: Config, origin: str) -> None:
+        require_image_size(cfg.data.image_size, DCGAN_SIZES.__contains__, "dcgan", "32, 64 or 128 pixels")
+
+
+def _build_mnist(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    m, c = cfg.model, cfg.data.channels
+    return MnistGenerator(m.latent_dim, c, m.width, m.leaky_slope), MnistDiscriminator(
+        c, m.width, m.leaky_slope, m.d_dropout
+    )
+
+
+def _build_128(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    m, c = cfg.model, cfg.data.channels
+    return Generator128(m.latent_dim, c, m.width, m.leaky_slope), Discriminator128(
+        c, m.width, m.leaky_slope, m.d_dropout
+    )
+
+
+def _build_dcgan(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    m, d = cfg.model, cfg.data
+    return DCGANGenerator(m.latent_dim, d.channels, d.image_size, m.width), DCGANDiscriminator(
+        d.channels, d.image_size, m.width, m.leaky_slope
+    )
+
+
+register_family(Family("dcgan-mnist", "unconditional", MnistOptions, _build_mnist, description="seed 001"))
+register_family(Family("dcgan-128", "unconditional", DCGAN128Options, _build_128, description="seed 003"))
+register_family(Family("dcgan", "unconditional", DCGANOptions, _build_dcgan, description="seed 004"))

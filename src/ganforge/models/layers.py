@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
+
+from ..errors import UserError
 
 INIT_SCHEMES = ("normal", "keras", "torch")
 
@@ -42,3 +46,19 @@ def count_parameters(module: nn.Module, with_bn_stats: bool = False) -> int:
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
                 total += m.running_mean.numel() + m.running_var.numel()
     return total
+
+
+def require_image_size(size: int, fits: Callable[[int], bool], family: str, rule: str) -> None:
+    """A UserError naming `data.image_size` and the nearest sizes that fit, unless `fits(size)`."""
+    if fits(size):
+        return
+    below = next((s for s in range(size - 1, 0, -1) if fits(s)), None)
+    above = next((s for s in range(size + 1, 4 * size + 256) if fits(s)), None)
+    nearest = " or ".join(str(s) for s in (below, above) if s)
+    raise UserError(
+        f"data.image_size={size} does not fit the {family} model ({rule}); use image size {nearest} (--image-size)"
+    )
+
+
+def is_power_of_two(size: int) -> bool:
+    return size > 0 and size & (size - 1) == 0

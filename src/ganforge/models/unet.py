@@ -13,11 +13,16 @@ convolution loses 4 pixels, skips are centre-cropped, and the output is smaller 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import Config, ModelConfig, option
 from ..errors import UserError
+from .family import Family, register_family
+from .layers import INIT_SCHEMES, require_image_size
 
 UP_MODES = ("upconv", "upsample", "pixelshuffle")
 
@@ -67,7 +72,7 @@ class UpLevel(nn.Module):
         return self.conv(torch.cat([center_crop(skip, x.shape), x], dim=1))
 
 
-class UNetGenerator(nn.Module):
+class RestorationUNet(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
@@ -79,13 +84,7 @@ class UNetGenerator(nn.Module):
         n_channels: int = 256,
     ):
         super().__init__()
-        if up_mode not in UP_MODES:
-            raise UserError(f"model.up_mode={up_mode!r} is unknown; choose one of {', '.join(UP_MODES)}")
-        if n_levels < 1 or n_channels % 2 ** (n_levels - 1):
-            raise UserError(
-                f"model.n_channels={n_channels} must be divisible by 2**(n_levels-1) = "
-                f"{2 ** (n_levels - 1)} (channels halve from the deepest level up); change either"
-            )
+        _check_channels(n_levels, n_channels)
         self.n_levels, self.padding = n_levels, padding
         widths = [n_channels >> (n_levels - 1 - i) for i in range(n_levels)]
         self.down = nn.ModuleList(
@@ -132,16 +131,21 @@ def unet_output_size(size: int, n_levels: int, padding: bool) -> int | None:
 
 def check_unet_size(size: int, n_levels: int, padding: bool) -> int:
     """The output size, or a UserError that names the nearest sizes this depth accepts."""
-    out = unet_output_size(size, n_levels, padding)
-    if out is not None:
-        return out
-    below = next((s for s in range(size - 1, 0, -1) if unet_output_size(s, n_levels, padding)), None)
-    above = next(s for s in range(size + 1, size + 2**n_levels * 8) if unet_output_size(s, n_levels, padding))
-    nearest = " or ".join(str(s) for s in (below, above) if s)
-    raise UserError(
-        f"data.image_size={size} cannot pass through a U-Net of n_levels={n_levels} with "
-        f"padding={str(padding).lower()}; use image size {nearest} (--image-size)"
+    require_image_size(
+        size,
+        lambda s: unet_output_size(s, n_levels, padding) is not None,
+        "unet",
+        f"n_levels={n_levels} with padding={str(padding).lower()}",
     )
+    return unet_output_size(size, n_levels, padding)  # type: ignore[return-value]
+
+
+def _check_channels(n_levels: int, n_channels: int) -> None:
+    if n_levels < 1 or n_channels % 2 ** (n_levels - 1):
+        raise UserError(
+            f"model.n_channels={n_channels} must be divisible by 2**(n_levels-1) = "
+            f"{2 ** (n_levels - 1)} (channels halve from the deepest level up); change either"
+        )
 
 
 class DoubleConvDiscriminator(nn.Module):
@@ -160,8 +164,6 @@ class DoubleConvDiscriminator(nn.Module):
     ):
         super().__init__()
         side = image_size // 2**n_levels
-        if side < 1:
-            raise UserError(f"the discriminator needs images of at least {2**n_levels} pixels, got {image_size}")
         layers: list[nn.Module] = []
         cin = in_channels
         for i in range(n_levels):
@@ -174,3 +176,39 @@ class DoubleConvDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+@dataclass
+class UNetOptions(ModelConfig):
+    n_levels: int = option(4, positive=True)  # depth
+    padding: bool = False  # False: unpadded 3x3 convolutions, the output is smaller than the input
+    batch_norm: bool = False  # in both networks
+    up_mode: str = option("upsample", choices=UP_MODES)
+    n_channels: int = option(256, positive=True)  # G's channels at the deepest level (latent_dim in seed 002)
+    d_width: int = option(32, positive=True)  # D's channels at its first level, doubling per level
+    leaky_slope: float = 0.2  # D's LeakyReLU (G uses ReLU)
+    d_conditional: bool = False  # D judges (input, image) pairs instead of the image alone
+    init: str = option("torch", choices=INIT_SCHEMES)
+
+    def check(self, cfg: Config, origin: str) -> None:
+        _check_channels(self.n_levels, self.n_channels)
+        out = check_unet_size(cfg.data.image_size, self.n_levels, self.padding)
+        if out < 16:
+            raise UserError(
+                f"data.image_size={cfg.data.image_size} gives {out}x{out} outputs, smaller than the 16x16 the "
+                "discriminator needs; use a larger --image-size"
+            )
+
+
+def _output_size(cfg: Config) -> int:
+    return check_unet_size(cfg.data.image_size, cfg.model.n_levels, cfg.model.padding)
+
+
+def _build(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    m, d = cfg.model, cfg.data
+    g = RestorationUNet(d.in_channels, d.channels, m.n_levels, m.padding, m.batch_norm, m.up_mode, m.n_channels)
+    d_in = d.channels + (d.in_channels if m.d_conditional else 0)
+    return g, DoubleConvDiscriminator(d_in, _output_size(cfg), m.d_width, m.batch_norm, leaky_slope=m.leaky_slope)
+
+
+register_family(Family("unet", "paired", UNetOptions, _build, output_size=_output_size, description="seed 002"))

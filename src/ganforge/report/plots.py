@@ -18,8 +18,9 @@ def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_losses(metrics_path: Path, out: Path) -> Path | None:
-    """Adversarial losses against the log 2 = 0.69 line (seed 000), D's outputs, and any extra G losses."""
+def plot_losses(metrics_path: Path, out: Path, chance: float | None = math.log(2)) -> Path | None:
+    """Adversarial losses (against the chance line of a logistic loss, log 2 = 0.69 as in seed 000), D's
+    outputs (probabilities for a logistic loss, raw scores otherwise), and any extra G losses."""
     rows = read_metrics(metrics_path)
     if not rows:
         return None
@@ -28,24 +29,30 @@ def plot_losses(metrics_path: Path, out: Path) -> Path | None:
     panels = 3 if extras else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), constrained_layout=True)
     ax = axes[0]
-    ax.plot(steps, [r["d_loss"] for r in rows], label="D loss (real+fake)/2")
-    ax.plot(steps, [r["g_gan"] for r in rows], label="G adversarial loss")
-    ax.axhline(math.log(2), color="gray", ls="--", lw=1, label="log 2 = 0.69")
+    ax.plot(steps, _series(rows, "d_loss"), label="D loss (real+fake)/2")
+    ax.plot(steps, _series(rows, "g_gan"), label="G adversarial loss")
+    if chance is not None:
+        ax.axhline(chance, color="gray", ls="--", lw=1, label=f"chance = {chance:.2f}")
     ax.set_xlabel("step")
     ax.set_title("adversarial losses")
     ax.legend(fontsize=8)
     ax = axes[1]
-    ax.plot(steps, [r["D_x"] for r in rows], label="D(x), reals")
-    ax.plot(steps, [r["D_G_z"] for r in rows], label="D(G(z)), fakes")
-    ax.axhline(0.5, color="gray", ls="--", lw=1)
-    ax.set_ylim(0, 1)
+    if any("D_x" in r for r in rows):
+        ax.plot(steps, _series(rows, "D_x"), label="D(x), reals")
+        ax.plot(steps, _series(rows, "D_G_z"), label="D(G(z)), fakes")
+        ax.axhline(0.5, color="gray", ls="--", lw=1)
+        ax.set_ylim(0, 1)
+        ax.set_title("discriminator outputs (probability real)")
+    else:
+        ax.plot(steps, _series(rows, "D_real"), label="D on reals")
+        ax.plot(steps, _series(rows, "D_fake"), label="D on fakes")
+        ax.set_title("discriminator outputs (mean score)")
     ax.set_xlabel("step")
-    ax.set_title("discriminator outputs")
     ax.legend(fontsize=8)
     if extras:
         ax = axes[2]
         for k in extras:
-            ax.plot(steps, [r.get(k, float("nan")) for r in rows], label=k)
+            ax.plot(steps, _series(rows, k), label=k)
         ax.set_xlabel("step")
         ax.set_title("generator reconstruction losses")
         ax.legend(fontsize=8)
@@ -53,3 +60,7 @@ def plot_losses(metrics_path: Path, out: Path) -> Path | None:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _series(rows: list[dict], key: str) -> list[float]:
+    return [r.get(key, float("nan")) for r in rows]

@@ -8,20 +8,8 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..models import generator_output_size
 from ..models.layers import count_parameters
-
-
-def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
-    """A batch that the generator (`which="g"`) or discriminator (`"d"`) of `cfg` accepts."""
-    s = cfg.data.image_size
-    if cfg.task == "unconditional":
-        return (torch.zeros(n, cfg.model.latent_dim),) if which == "g" else (torch.zeros(n, cfg.data.channels, s, s),)
-    if which == "g":
-        return (torch.zeros(n, cfg.data.in_channels, s, s),)
-    out = generator_output_size(cfg)
-    channels = cfg.data.channels + (cfg.data.in_channels if cfg.model.d_conditional else 0)
-    return (torch.zeros(n, channels, out, out),)
+from ..train.tasks import TASKS
 
 
 def network_summary(net: nn.Module, cfg: Config, which: str) -> dict[str, Any]:
@@ -45,7 +33,7 @@ def network_summary(net: nn.Module, cfg: Config, which: str) -> dict[str, Any]:
     was_training = net.training
     net.eval()
     with torch.no_grad():
-        net(*example_inputs(cfg, which))
+        net(*TASKS.get(cfg.task).example_inputs(cfg, which))
     net.train(was_training)
     for h in hooks:
         h.remove()

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from ..data.base import ImageDataset
 from ..errors import UserError
 
 
@@ -40,7 +41,7 @@ class BatchStream:
 
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: ImageDataset,
         batch_size: int,
         seed: int,
         device: torch.device,
@@ -58,9 +59,9 @@ class BatchStream:
         self.sampler = EpochBatches(n, batch_size, seed, start_batch, rank, world_size)
         self.batches_per_epoch = self.sampler.batches_per_epoch
         if num_workers < 0:
-            num_workers = 0 if getattr(dataset, "in_memory", False) else min(8, os.cpu_count() or 1)
+            num_workers = 0 if dataset.in_memory else min(8, os.cpu_count() or 1)
         self.device = device
-        loader = DataLoader(
+        self.loader = DataLoader(
             dataset,
             batch_sampler=self.sampler,
             num_workers=num_workers,
@@ -69,7 +70,7 @@ class BatchStream:
             prefetch_factor=4 if num_workers > 0 else None,
             generator=torch.Generator().manual_seed(seed),  # workers' seeds must not consume the global RNG
         )
-        self._it = iter(loader)
+        self._it = iter(self.loader)
 
     def __iter__(self) -> BatchStream:
         return self

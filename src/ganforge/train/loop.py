@@ -1,250 +1,167 @@
-"""The one training loop of ganforge: the two-phase GAN step of seed 004, for every model family.
+"""The one training loop of ganforge, for every model family.
 
-Phase 1 trains the discriminator on a real batch and an equal batch of fakes. Phase 2 trains the
-generator on fresh fakes labelled real, with the discriminator's weights frozen (no gradients are
-kept for them). A task (`tasks.py`) supplies what differs between families; this file owns the rest:
-optimisers, the run directory, metrics, sample grids, checkpoints and resume.
+It runs the objective's phases (objective.py) and steps each phase's optimiser, and owns the run around
+them: the run directory, metrics, sample grids, checkpoints and resume. What a loss is, it does not know;
+what a checkpoint holds, the state components say (state.py).
 """
 
 from __future__ import annotations
 
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from ..config import Config, OptimConfig, load_config
+from ..config import Config
 from ..data import build_dataset
-from ..errors import UserError
-from ..losses import d_loss_parts, g_loss
-from ..models import build_models
+from ..models import build_models, family_of
 from ..report.grid import save_grid
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data_stream import BatchStream
 from .monitor import Monitor
-from .tasks import PairedTask, UnconditionalTask
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-
-
-def build_optimizer(params, o: OptimConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """The optimiser and its Keras-style inverse-time learning-rate decay (identity when lr_decay is 0)."""
-    if o.name == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
-    else:
-        opt = torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps)
-    decay = o.lr_decay
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + decay * step))
-
-
-def build_task(cfg: Config, dataset):
-    if cfg.task == "unconditional":
-        return UnconditionalTask(cfg)
-    return PairedTask(cfg, dataset)
-
-
-@dataclass
-class Run:
-    """A run directory: config.json, metrics.jsonl, samples/, checkpoints/, losses.png."""
-
-    dir: Path
-    config: Config
-    step: int
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.dir / "checkpoints" / "latest.pt"
-
-    @property
-    def samples(self) -> Path:
-        return self.dir / "samples"
-
-    @property
-    def loss_plot(self) -> Path:
-        return self.dir / "losses.png"
-
-    def latest_grid(self) -> Path | None:
-        grids = sorted(self.samples.glob("step_*.png"))
-        return grids[-1] if grids else None
-
-    def metrics(self) -> list[dict]:
-        from ..report.plots import read_metrics
-
-        return read_metrics(self.dir / "metrics.jsonl")
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
+from .objective import GANObjective, Metrics, Phase
+from .optim import NetOptimizer
+from .run_dir import Run
+from .runtime import resolve_device, seed_everything
+from .state import Progress, RandomStreams, TrainingState, Value
+from .tasks import build_task
 
 
 class Trainer:
-    """Builds everything a run needs from its config, then `fit()` trains it to `train.steps`."""
+    """Builds everything a run needs from its config, then `fit()` trains it to its total steps."""
 
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, quiet: bool = False):
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         self.device = resolve_device(cfg.train.device)
-        torch.manual_seed(cfg.train.seed)
-        if self.device.type == "cuda":
-            torch.cuda.manual_seed_all(cfg.train.seed)
-
+        seed_everything(cfg.train.seed, self.device)
+        family = family_of(cfg)
         self.dataset = build_dataset(cfg, "train")
         self.task = build_task(cfg, self.dataset)
         self.g, self.d = (m.to(self.device) for m in build_models(cfg))
-        self.opt_g, self.sched_g = build_optimizer(self.g.parameters(), cfg.train.g_optim)
-        self.opt_d, self.sched_d = build_optimizer(self.d.parameters(), cfg.train.d_optim)
-        self.fixed = self.task.fixed_inputs(self.dataset, cfg.train.seed)
-        self.step = 0
-        if resume:
-            self._restore(load_checkpoint(self.run_dir / "checkpoints" / "latest.pt"))
-        self.stream = BatchStream(
-            self.dataset,
-            cfg.train.batch_size,
-            cfg.train.seed,
-            self.device,
-            start_batch=self.step,
-            num_workers=cfg.data.num_workers,
+        self.nets = {"g": self.g, "d": self.d}
+        self.optimizers = {"g": NetOptimizer(self.g, cfg.train.g_optim), "d": NetOptimizer(self.d, cfg.train.d_optim)}
+        self.objective = GANObjective(cfg, self.task, self.g, self.d)
+        self.contract = family.inference(cfg)
+        self.progress = Progress()
+        self.fixed = Value(self.task.fixed_inputs())
+        self.monitor = Monitor(
+            self.run_dir, cfg.train.batch_size, cfg.train.log_every, self.objective.loss.chance, quiet
         )
-        per_epoch = self.stream.batches_per_epoch
-        self.total_steps = cfg.train.epochs * per_epoch if cfg.train.epochs > 0 else cfg.train.steps
+
+        self.state = TrainingState()
+        for name, component in {
+            **self.nets,
+            "opt_g": self.optimizers["g"].optimizer,
+            "opt_d": self.optimizers["d"].optimizer,
+            "sched_g": self.optimizers["g"].schedule,
+            "sched_d": self.optimizers["d"].schedule,
+            "rng": RandomStreams(),
+            "fixed": self.fixed,
+            "progress": self.progress,
+            "monitor": self.monitor,
+            **self.objective.components(),
+        }.items():
+            self.state.add(name, component)
+        if resume:
+            latest = self.run_dir / "checkpoints" / "latest.pt"
+            self.state.load_state_dict(load_checkpoint(latest), latest)
+
+        self.stream = BatchStream(
+            self.dataset, cfg.train.batch_size, cfg.train.seed, self.device, self.progress.batches, cfg.data.num_workers
+        )
+        self.batches_per_epoch = self.stream.batches_per_epoch
+        per_step = self.objective.batches_per_step
+        self.total_steps = (
+            cfg.train.epochs * self.batches_per_epoch // per_step if cfg.train.epochs else cfg.train.steps
+        )
         # Read the first batch before writing anything, so that unreadable data leaves no half-made run.
-        self._next_batch = next(self.stream)
+        self._first_batch = next(self.stream)
         if not resume:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.json")
+        self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; device {self.device}"
 
-    # ------------------------------------------------------------------------------------- the GAN step
+    def _next_batch(self):
+        self.progress.batches += 1
+        batch, self._first_batch = self._first_batch, None
+        return batch if batch is not None else next(self.stream)
 
-    def train_step(self, batch) -> dict[str, torch.Tensor]:
-        """One two-phase step (seed 004). Returns detached metrics, still on the device."""
-        cfg, task, g, d = self.cfg, self.task, self.g, self.d
-        cond, real = task.split(batch)
-        n = real.shape[0]
+    def train_step(self) -> Metrics:
+        """One step: each due phase, with only its own network trainable. Returns detached metrics."""
+        inputs = self.objective.prepare(self._next_batch())
+        metrics: Metrics = {}
+        for phase in self.objective.phases:
+            if self.progress.step % phase.interval:
+                continue
+            for name, net in self.nets.items():
+                net.requires_grad_(name == phase.net)
+            runs = []
+            for repeat in range(phase.repeats):
+                if repeat:
+                    inputs = self.objective.prepare(self._next_batch())
+                runs.append(self._optimise(phase, inputs))
+            metrics |= runs[0] if len(runs) == 1 else {k: torch.stack([r[k] for r in runs]).mean() for k in runs[0]}
+        for net in self.nets.values():
+            net.requires_grad_(True)
+        return metrics
 
-        # Phase 1: the discriminator learns reals (label 1) from an equal batch of fakes (label 0).
-        with torch.no_grad():
-            fake = task.generate(g, cond, n, self.device)
-        real_logits = task.discriminate(d, cond, real)
-        fake_logits = task.discriminate(d, cond, fake)
-        d_real, d_fake = d_loss_parts(cfg.loss.gan, real_logits, fake_logits)
-        d_loss = 0.5 * (d_real + d_fake)
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self._clip(d, cfg.train.d_optim)
-        self.opt_d.step()
-        self.sched_d.step()
-
-        # Phase 2: the generator learns to make fresh fakes that the frozen discriminator calls real.
-        d.requires_grad_(False)
-        fake = task.generate(g, cond, n, self.device)
-        g_gan = g_loss(cfg.loss.gan, task.discriminate(d, cond, fake))
-        recon = task.reconstruction_losses(fake, real, cond)
-        g_total = cfg.loss.gan_weight * g_gan + sum(getattr(cfg.loss, k) * v for k, v in recon.items())
-        self.opt_g.zero_grad(set_to_none=True)
-        g_total.backward()
-        self._clip(g, cfg.train.g_optim)
-        self.opt_g.step()
-        self.sched_g.step()
-        d.requires_grad_(True)
-
-        metrics = {
-            "d_loss": d_loss,
-            "d_loss_real": d_real,
-            "d_loss_fake": d_fake,
-            "g_loss": g_total,
-            "g_gan": g_gan,
-            "D_x": torch.sigmoid(real_logits.detach().float()).mean(),
-            "D_G_z": torch.sigmoid(fake_logits.detach().float()).mean(),
-        }
-        metrics.update({f"g_{k}": v for k, v in recon.items()})
-        return {k: v.detach() for k, v in metrics.items()}
-
-    @staticmethod
-    def _clip(net: nn.Module, o: OptimConfig) -> None:
-        if o.clip_value > 0:
-            nn.utils.clip_grad_value_(net.parameters(), o.clip_value)
-
-    # ------------------------------------------------------------------------------------------ the loop
+    def _optimise(self, phase: Phase, inputs) -> Metrics:
+        loss, metrics = self.objective(phase, inputs)
+        optimizer = self.optimizers[phase.net]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return metrics
 
     def fit(self) -> Run:
-        cfg = self.cfg
-        monitor = Monitor(self.run_dir, self.total_steps, self.step, cfg.train.batch_size, self.quiet)
+        cfg, monitor = self.cfg, self.monitor
+        monitor.start(self.progress.step, self.total_steps)
+        monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
         interrupted = _InterruptFlag()
-        self.g.train()
-        self.d.train()
         t0 = time.perf_counter()
+        for net in self.nets.values():
+            net.train()
         try:
             with interrupted:
-                while self.step < self.total_steps and not interrupted.raised:
-                    batch, self._next_batch = self._next_batch, None
-                    monitor.update(self.train_step(batch if batch is not None else next(self.stream)))
-                    self.step += 1
-                    last = self.step == self.total_steps
-                    if self.step % cfg.train.log_every == 0 or last:
-                        monitor.flush(self.step, self.step / self.stream.batches_per_epoch)
-                    if self.step % cfg.train.sample_every == 0 or last:
+                while self.progress.step < self.total_steps and not interrupted.raised:
+                    monitor.update(self.train_step())
+                    self.progress.step += 1
+                    step = self.progress.step
+                    if step % cfg.train.log_every == 0:
+                        monitor.flush(step, self.epoch)
+                    if step % cfg.train.sample_every == 0 or step == self.total_steps:
                         self.save_samples()
                         monitor.plot()
-                    if self.step % cfg.train.checkpoint_every == 0:
+                    if step % cfg.train.checkpoint_every == 0:
                         self.save(keep=True)
         finally:
-            monitor.flush(self.step, self.step / self.stream.batches_per_epoch)
+            monitor.flush(self.progress.step, self.epoch, final=True)
             monitor.close()
         self.save(keep=False)
         monitor.plot()
         if interrupted.raised:
-            raise KeyboardInterrupt(f"stopped at step {self.step}; resume with: ganforge train --resume {self.run_dir}")
-        if not self.quiet:
-            seconds = time.perf_counter() - t0
-            print(f"trained {self.run_dir} to step {self.step} in {seconds:.0f} s")
-        return Run(self.run_dir, cfg, self.step)
+            monitor.note(f"stopped at step {self.progress.step}")
+            raise KeyboardInterrupt(
+                f"stopped at step {self.progress.step}; resume with: ganforge train --resume {self.run_dir}"
+            )
+        monitor.note(f"trained to step {self.progress.step} in {time.perf_counter() - t0:.0f} s")
+        return Run(self.run_dir, cfg, self.progress.step)
+
+    @property
+    def epoch(self) -> float:
+        return self.progress.batches / self.batches_per_epoch
 
     def save_samples(self) -> Path:
-        self.g.eval()
-        with torch.no_grad():
-            images, nrow = self.task.sample_grid(self.g, self.fixed, self.device)
-        self.g.train()
-        return save_grid(images, self.run_dir / "samples" / f"step_{self.step:07d}.png", nrow)
+        images, nrow = self.task.sample_grid(self.g, self.contract, self.fixed.value)
+        return save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
 
     def save(self, keep: bool) -> None:
-        state = {
-            "step": self.step,
-            "g": self.g.state_dict(),
-            "d": self.d.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(),
-            "sched_d": self.sched_d.state_dict(),
-            "rng": rng_state(),
-            "fixed": self.fixed,
-            "config": self.cfg.to_dict(),
-        }
+        state = {"step": self.progress.step, "config": self.cfg.to_dict(), **self.state.state_dict()}
         folder = self.run_dir / "checkpoints"
         save_checkpoint(folder / "latest.pt", state)
         if keep:
-            save_checkpoint(folder / f"step_{self.step:07d}.pt", state)
-
-    def _restore(self, state: dict) -> None:
-        self.step = state["step"]
-        self.g.load_state_dict(state["g"])
-        self.d.load_state_dict(state["d"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
-        self.fixed = state["fixed"]
-        set_rng_state(state["rng"])
+            save_checkpoint(folder / f"step_{self.progress.step:07d}.pt", state)
 
 
 class _InterruptFlag:
@@ -271,13 +188,3 @@ class _InterruptFlag:
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
-
-def open_run(run_dir: str | Path) -> tuple[Path, Config]:
-    """A run directory and its config, or a UserError that says why it is not one."""
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise UserError(f"run directory {path} does not exist; give the --out folder of an earlier ganforge train")
-    if not is_run_dir(path):
-        raise UserError(f"{path} is not a ganforge run directory (no config.json and checkpoints/ in it)")
-    return path, load_config(path / "config.json")

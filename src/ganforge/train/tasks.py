@@ -1,30 +1,32 @@
 """What differs between a noise-to-image GAN and an image-to-image GAN, and nothing else.
 
 A task says how a batch splits into (condition, real images), how the generator makes fakes, how the
-discriminator judges images (alone, or paired with their condition), which reconstruction losses the
-generator adds, and what the sample grid shows. The training loop in `loop.py` owns everything else.
+discriminator judges images (alone, or paired with their condition), which reconstruction terms the
+generator adds, what the sample grid shows and what example inputs the networks take. A family names its
+task (`Family.task`); the objective (`objective.py`) and the loop (`loop.py`) own the rest.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config
 from ..data.augment import random_jitter
 from ..data.degrade import degrade, parse_degradations
-from ..metrics import image as image_metrics
-from ..models import generator_output_size
+from ..data.images import as_channels
+from ..losses import RECONSTRUCTION_LOSSES, reconstruction_weights
+from ..models import InferenceContract, generator_output_size
 from ..models.unet import center_crop
+from ..registry import Registry
 
 
 class UnconditionalTask:
     """Seeds 001, 003, 004: G maps Gaussian noise to images; D judges an image alone."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, dataset=None):
+        self.cfg = cfg
         self.latent_dim = cfg.model.latent_dim
-        self.grid_size = cfg.train.grid_size
 
     def split(self, batch: torch.Tensor) -> tuple[None, torch.Tensor]:
         return None, batch
@@ -35,21 +37,27 @@ class UnconditionalTask:
     def discriminate(self, d: nn.Module, cond: None, images: torch.Tensor) -> torch.Tensor:
         return d(images)
 
-    def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor, cond: None) -> dict[str, torch.Tensor]:
+    def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
-    def fixed_inputs(self, dataset, seed: int) -> torch.Tensor:
+    def fixed_inputs(self) -> torch.Tensor:
         """The noise of the sample grid, kept for the whole run (and in its checkpoints)."""
-        gen = torch.Generator().manual_seed(seed)
-        return torch.randn(self.grid_size**2, self.latent_dim, generator=gen)
+        gen = torch.Generator().manual_seed(self.cfg.train.seed)
+        return torch.randn(self.cfg.train.grid_size**2, self.latent_dim, generator=gen)
 
-    def sample_grid(self, g: nn.Module, fixed: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, int]:
-        return g(fixed.to(device)), self.grid_size
+    def sample_grid(self, g: nn.Module, contract: InferenceContract, fixed: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return contract.run(g, fixed), self.cfg.train.grid_size
+
+    @staticmethod
+    def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
+        """A batch that the generator (`which="g"`) or the discriminator (`"d"`) accepts."""
+        s = cfg.data.image_size
+        return (torch.zeros(n, cfg.model.latent_dim),) if which == "g" else (torch.zeros(n, cfg.data.channels, s, s),)
 
 
 class PairedTask:
     """Seeds 000 and 002: G translates or restores an input image; D judges (input, image) pairs
-    (`model.d_conditional`, pix2pix) or images alone (seed 002); G adds weighted reconstruction losses.
+    (`model.d_conditional`, pix2pix) or images alone (seed 002); G adds weighted reconstruction terms.
 
     With `data.degrade` the batches are clean images and the inputs are made from them on the fly.
     An unpadded U-Net's output is smaller than its input: targets are centre-cropped to it.
@@ -58,10 +66,10 @@ class PairedTask:
     def __init__(self, cfg: Config, dataset=None):
         self.cfg = cfg
         # a data set may forbid mirroring and cropping (shapes: its light comes from the upper left)
-        self.jitter = cfg.data.jitter and not cfg.data.degrade and getattr(dataset, "jitter_ok", True)
+        self.jitter = cfg.data.jitter and not cfg.data.degrade and (dataset is None or dataset.jitter_ok)
         self.degradations = parse_degradations(cfg.data.degrade) if cfg.data.degrade else []
         self.out_size = generator_output_size(cfg)
-        self.grid_rows = min(cfg.train.grid_size, 8)
+        self.weights = reconstruction_weights(cfg)
 
     def split(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.degradations:
@@ -81,34 +89,42 @@ class PairedTask:
             return d(torch.cat([center_crop(cond, images.shape), images], dim=1))
         return d(images)
 
-    def reconstruction_losses(
-        self, fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """The terms whose weight in `cfg.loss` is not zero, unweighted (the loop weights them)."""
-        w, fake, real = self.cfg.loss, fake.float(), real.float()
-        losses = {}
-        if w.l1:
-            losses["l1"] = F.l1_loss(fake, real)
-        if w.ssim:
-            losses["ssim"] = image_metrics.ssim_loss(fake, real)
-        if w.gmsd:
-            losses["gmsd"] = image_metrics.gmsd_loss(fake, real)
-        if w.tv:
-            losses["tv"] = image_metrics.tv_loss(fake)
-        return losses
+    def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The terms whose weight in `cfg.loss` is not zero, unweighted (the objective weights them)."""
+        fake, real = fake.float(), real.float()
+        return {name: RECONSTRUCTION_LOSSES.get(name)(fake, real) for name in self.weights}
 
-    def fixed_inputs(self, dataset, seed: int) -> list[torch.Tensor]:
-        """The first pairs of the validation split: [inputs, targets]."""
+    def fixed_inputs(self) -> list[torch.Tensor]:
+        """The first pairs of the held-out split: [inputs, targets]."""
         from ..data import build_pairs
 
         held_out = build_pairs(self.cfg, "val")
-        pairs = [held_out[i] for i in range(min(self.grid_rows, len(held_out)))]
+        pairs = [held_out[i] for i in range(min(self.cfg.train.grid_size, 8, len(held_out)))]
         return [torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])]
 
-    def sample_grid(self, g: nn.Module, fixed: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, int]:
+    def sample_grid(
+        self, g: nn.Module, contract: InferenceContract, fixed: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, int]:
         """Rows of input | output | target."""
-        inp, target = fixed[0].to(device), fixed[1].to(device)
-        out = g(inp).clamp(-1, 1)
+        inp, target = fixed
+        out = contract.run(g, inp).cpu()
         inp, target = center_crop(inp, out.shape), center_crop(target, out.shape)
-        shown = inp if inp.shape[1] == out.shape[1] else inp.mean(1, keepdim=True).expand_as(out)
-        return torch.stack([shown, out, target], dim=1).flatten(0, 1), 3
+        return torch.stack([as_channels(inp, out.shape[1]), out, target], dim=1).flatten(0, 1), 3
+
+    @staticmethod
+    def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
+        s = cfg.data.image_size
+        if which == "g":
+            return (torch.zeros(n, cfg.data.in_channels, s, s),)
+        out = generator_output_size(cfg)
+        channels = cfg.data.channels + (cfg.data.in_channels if cfg.model.d_conditional else 0)
+        return (torch.zeros(n, channels, out, out),)
+
+
+TASKS: Registry[type] = Registry("task")
+TASKS.register("unconditional", UnconditionalTask)
+TASKS.register("paired", PairedTask)
+
+
+def build_task(cfg: Config, dataset=None):
+    return TASKS.get(cfg.task)(cfg, dataset)

@@ -1,0 +1,25 @@
+"""What ganforge asks of a data set, beyond `__len__` and `__getitem__`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch.utils.data import Dataset
+
+
+class ImageDataset(Dataset):
+    """Images (C, H, W) in [-1, 1], or (input, target) pairs of them.
+
+    `in_memory`: the data are held in memory, so loader workers would only cost start-up time.
+    `jitter_ok`: for pairs, random crops and mirroring (pix2pix's jitter) give valid pairs.
+    """
+
+    in_memory: ClassVar[bool] = False
+    jitter_ok: ClassVar[bool] = True
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for the run's log: what the data are and, for pairs, which way they translate."""
+        return f"{len(self)} images"

@@ -1,0 +1,106 @@
+"""What a model family is: its networks, its task, its own options, and how its generator is run.
+
+A family registers one `Family` in `FAMILIES` (see the bottom of dcgan.py, pix2pix.py and unet.py). The
+training loop, the CLI and the checkpoint code never name a family: adding one touches its own file and a
+registry line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import Config, ModelConfig
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class InferenceContract:
+    """How a trained generator makes outputs, defined once per family and used by every path that does:
+    the sample grids of a run, `ganforge.load`, `sample`, `translate`, `evaluate` (and export).
+
+    `batch_statistics`: normalise each input with its own statistics, one input at a time, without
+    touching the running averages; the pix2pix paper and the TensorFlow tutorial run their generator so
+    at test time. Otherwise BatchNorm uses its running averages (eval mode).
+    `dropout`: keep dropout on (pix2pix again); its masks come from a generator seeded per input, so an
+    output depends only on its input. Outputs are clamped to [-1, 1], the images' range.
+    `weights`: the checkpoint entry that holds the generator's weights.
+    """
+
+    batch_statistics: bool = False
+    dropout: bool = False
+    weights: str = "g"
+
+    @contextmanager
+    def modes(self, net: nn.Module) -> Iterator[None]:
+        """The network's layers in this contract's modes; every module's mode is restored afterwards."""
+        saved = [(m, m.training) for m in net.modules()]
+        norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        tracking = [m.track_running_stats for m in norms]
+        net.eval()
+        if self.batch_statistics:
+            for m in norms:
+                m.train()
+                m.track_running_stats = False  # batch statistics, and the running averages stay as they are
+        if self.dropout:
+            for m in net.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.train()
+        try:
+            yield
+        finally:
+            for m, training in saved:
+                m.training = training
+            for m, track in zip(norms, tracking, strict=True):
+                m.track_running_stats = track
+
+    @torch.no_grad()
+    def run(self, net: nn.Module, inputs: torch.Tensor, batch_size: int = 64, seed: int = 0) -> torch.Tensor:
+        """Outputs in [-1, 1] (float32, on the network's device) for a batch of noise vectors or images.
+
+        The caller's random streams are left as they were, so sampling inside training changes nothing.
+        """
+        device = next(net.parameters()).device
+        chunk = 1 if self.batch_statistics else batch_size
+        forked = [device.index or 0] if device.type == "cuda" else []
+        outputs = []
+        with self.modes(net), torch.random.fork_rng(devices=forked):
+            for i, part in enumerate(inputs.split(chunk)):
+                if self.dropout:
+                    torch.manual_seed(seed * 1_000_003 + (0 if self.batch_statistics else i))
+                outputs.append(net(part.to(device)).float().clamp(-1, 1))
+        return torch.cat(outputs) if outputs else torch.empty(0, device=device)
+
+
+def _same_size(cfg: Config) -> int:
+    return cfg.data.image_size
+
+
+def _running_statistics(cfg: Config) -> InferenceContract:
+    return InferenceContract()
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: `build(cfg)` gives (generator, discriminator) before initialisation; `options` is
+    the class of its `model.*` keys, which also checks them; `task` names how it trains (train/tasks.py)."""
+
+    name: str
+    task: str
+    options: type[ModelConfig]
+    build: Callable[[Config], tuple[nn.Module, nn.Module]]
+    output_size: Callable[[Config], int] = _same_size
+    inference: Callable[[Config], InferenceContract] = _running_statistics
+    description: str = ""
+
+
+FAMILIES: Registry[Family] = Registry("model family", key="model.family")
+
+
+def register_family(family: Family) -> Family:
+    FAMILIES.register(family.name, family)
+    return family

@@ -1,0 +1,106 @@
+"""The GAN objective: the phases of a training step and the loss of each (seed 004's two phases).
+
+Phase D: the discriminator learns reals from an equal batch of fakes; with `train.d_steps` above 1 it
+runs several times a step, on a fresh batch each time. Phase G: the generator learns to make fresh fakes
+that the discriminator, frozen, calls real. A penalty with an interval (losses.PENALTIES) adds a lazy phase
+of its own. The loop (loop.py) runs the phases and steps the optimiser of each phase's network; it knows
+nothing of losses. Losses come from registries: a new adversarial loss, reconstruction term or penalty is a
+registry entry, not an edit here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..losses import Penalty, build_adversarial_loss, build_penalties
+
+Metrics = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A part of a training step: the network it trains ("d" or "g"), every how many steps it runs, and
+    how many times in a step it runs (each run after the first on a fresh batch)."""
+
+    name: str
+    net: str
+    interval: int = 1
+    repeats: int = 1
+
+
+class GANObjective:
+    def __init__(self, cfg: Config, task: Any, g: nn.Module, d: nn.Module):
+        self.cfg, self.task, self.g, self.d = cfg, task, g, d
+        self.loss = build_adversarial_loss(cfg)
+        penalties = build_penalties(cfg)
+        self.penalties = [p for p in penalties if p.interval == 1]
+        self.lazy = {f"D_{p.name}": p for p in penalties if p.interval > 1}
+        self.phases = [
+            Phase("D", "d", repeats=cfg.train.d_steps),
+            *(Phase(name, "d", interval=p.interval) for name, p in self.lazy.items()),
+            Phase("G", "g"),
+        ]
+
+    @property
+    def batches_per_step(self) -> int:
+        return 1 + sum(p.repeats - 1 for p in self.phases if p.interval == 1)
+
+    def components(self) -> dict[str, Any]:
+        """State components of the objective's own parts (none yet: buffers of old fakes will be)."""
+        return {}
+
+    def prepare(self, batch: Any) -> tuple[Any, torch.Tensor]:
+        """(condition, real images) of a batch from the data, shared by the phases that use it."""
+        return self.task.split(batch)
+
+    def __call__(self, phase: Phase, inputs: tuple[Any, torch.Tensor]) -> tuple[torch.Tensor, Metrics]:
+        """The loss to minimise in `phase` and the metrics to log (detached)."""
+        if phase.name == "D":
+            loss, metrics = self.discriminator_loss(*inputs)
+        elif phase.name == "G":
+            loss, metrics = self.generator_loss(*inputs)
+        else:
+            loss, metrics = self.lazy_penalty(self.lazy[phase.name], *inputs)
+        return loss, {k: v.detach() for k, v in metrics.items()}
+
+    def _fakes(self, cond: Any, real: torch.Tensor) -> torch.Tensor:
+        return self.task.generate(self.g, cond, real.shape[0], real.device)
+
+    def discriminator_loss(self, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
+        fake = self._fakes(cond, real).detach()
+        real_out = self.task.discriminate(self.d, cond, real)
+        fake_out = self.task.discriminate(self.d, cond, fake)
+        metrics = self.loss.d_loss(real_out, fake_out)
+        loss = metrics["d_loss"]
+        for p in self.penalties:
+            value = p.fn(partial(self.task.discriminate, self.d, cond), real, fake)
+            metrics[f"d_{p.name}"] = value
+            loss = loss + p.weight * value
+        return loss, metrics | self._outputs(real_out, fake_out)
+
+    def generator_loss(self, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
+        fake = self._fakes(cond, real)
+        real_out = self.task.discriminate(self.d, cond, real) if self.loss.g_needs_real else None
+        g_gan = self.loss.g_loss(self.task.discriminate(self.d, cond, fake), real_out)
+        recon = self.task.reconstruction_losses(fake, real)
+        total = self.cfg.loss.gan_weight * g_gan + sum(self.task.weights[k] * v for k, v in recon.items())
+        return total, {"g_loss": total, "g_gan": g_gan} | {f"g_{k}": v for k, v in recon.items()}
+
+    def lazy_penalty(self, p: Penalty, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
+        fake = self._fakes(cond, real).detach()
+        value = p.fn(partial(self.task.discriminate, self.d, cond), real, fake)
+        return p.weight * p.interval * value, {f"d_{p.name}": value}
+
+    def _outputs(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> Metrics:
+        """D's mean output on reals and fakes: probabilities D(x), D(G(z)) for a logistic loss, raw scores
+        otherwise (a probability means nothing to a hinge or least-squares D)."""
+        real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
+        if self.loss.logistic:
+            return {"D_x": torch.sigmoid(real_out).mean(), "D_G_z": torch.sigmoid(fake_out).mean()}
+        return {"D_real": real_out.mean(), "D_fake": fake_out.mean()}

@@ -1,0 +1,38 @@
+"""Optimisers by name, each with its Keras-style learning-rate decay and gradient-value clipping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..config import OptimConfig
+from ..registry import Registry
+
+OPTIMIZERS: Registry[Callable[[Iterable[nn.Parameter], OptimConfig], torch.optim.Optimizer]] = Registry(
+    "optimizer", key="train.g_optim.name / train.d_optim.name"
+)
+OPTIMIZERS.register("adam", lambda params, o: torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps))
+OPTIMIZERS.register("rmsprop", lambda params, o: torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps))
+
+
+class NetOptimizer:
+    """One network's optimiser, its inverse-time learning-rate decay (Keras `decay`; identity when
+    `lr_decay` is 0) and gradient clipping (Keras `clipvalue`)."""
+
+    def __init__(self, net: nn.Module, o: OptimConfig):
+        self.params = [p for p in net.parameters()]
+        self.clip_value = o.clip_value
+        self.optimizer = OPTIMIZERS.get(o.name)(self.params, o)
+        decay = o.lr_decay
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: 1.0 / (1.0 + decay * step))
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        if self.clip_value > 0:
+            nn.utils.clip_grad_value_(self.params, self.clip_value)
+        self.optimizer.step()
+        self.schedule.step()
