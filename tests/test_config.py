@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from ganforge.api import resolve_config
 from ganforge.config import Config, apply_overrides, load_config, preset_names
 from ganforge.errors import UserError
 
@@ -113,3 +114,15 @@ def test_a_version_1_config_file_is_read(tmp_path):
     path.write_text(json.dumps({**old, "version": 2}))  # a version-2 file is strict
     with pytest.raises(UserError, match="model.n_levels"):
         load_config(path)
+
+
+def test_a_version_1_user_file_on_a_preset_keeps_its_meaning(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"preset": "unet-restore", "model": {"width": 8, "leaky_slope": 0.1}}))
+    c = load_config(path)
+    assert (c.model.d_width, c.model.d_leaky_slope) == (8, 0.1)  # 0.1's unet read both as D's
+
+
+def test_a_family_switch_and_a_size_flag_resolve_together():
+    c = resolve_config("dcgan-mnist", image_size=64, overrides=["model.family=dcgan"])
+    assert (c.model.family, c.data.image_size) == ("dcgan", 64)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .config import Config, apply_overrides, load_config
+from .config import Config, apply_overrides, load_config, parse_override
 from .data.images import to_pil
 from .errors import UserError
 from .models import InferenceContract, build_models, family_of
@@ -25,6 +25,7 @@ from .train.checkpoint import load_checkpoint
 from .train.loop import Trainer
 from .train.run_dir import Run, open_run
 from .train.runtime import resolve_device
+from .train.tasks import UnconditionalTask
 
 
 def resolve_config(
@@ -62,8 +63,12 @@ def resolve_config(
         "train.seed": seed,
         "data.degrade": ",".join([degrade] if isinstance(degrade, str) else degrade) if degrade else None,
     }
-    cfg = apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
-    return apply_overrides(cfg, overrides)
+    items: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    if isinstance(overrides, list):
+        items.update(parse_override(o) for o in overrides)
+    elif overrides:
+        items.update(overrides)
+    return apply_overrides(cfg, items)  # in one call: a new model.family is set before the keys it brings
 
 
 def train(
@@ -118,7 +123,7 @@ class Generator:
         if self.config.task != "unconditional":
             raise UserError("this run translates images; use translate(images) or ganforge translate")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.config.model.latent_dim, generator=gen)
+        z = UnconditionalTask.noise(self.config, n, gen)
         return self.contract.run(self.net, z, batch_size, seed=seed or 0).cpu()
 
     @torch.no_grad()
@@ -140,7 +145,8 @@ def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | Non
     contract = family_of(cfg).inference(cfg)
     source = Path(checkpoint) if checkpoint else path / "checkpoints" / "latest.pt"
     state = load_checkpoint(source)
-    g, _ = build_models(cfg)
+    with torch.random.fork_rng(devices=[]):  # initialising the networks draws numbers: not from the caller's stream
+        g, _ = build_models(cfg)
     if contract.weights not in state:
         raise UserError(f"checkpoint {source} holds no {contract.weights!r} weights; it is not a ganforge checkpoint")
     g.load_state_dict(state[contract.weights])

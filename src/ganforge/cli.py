@@ -93,9 +93,10 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     if a.n <= 0:
         raise UserError(f"--n must be positive, got {a.n}")
-    from .outputs import check_outputs, run_files
+    from .outputs import check_folder, check_outputs, run_files
 
     out = Path(a.out)
+    check_folder(out, "--out")
     dests = [(out / f"sample_{i:05d}.png", Path(f"sample {i}")) for i in range(a.n)]
     if a.grid:
         dests.append((Path(a.grid), Path("the grid")))
@@ -125,10 +126,12 @@ def cmd_translate(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .api import load
     from .evaluate import evaluate_run, format_table, save_results
+    from .outputs import check_outputs, run_files
 
+    out = Path(a.out) if a.out else Path(a.run_dir) / f"eval_{a.split}.json"
+    check_outputs([(out, Path("the results"))], run_files(Path(a.run_dir)), "--out")
     results = evaluate_run(load(a.run_dir, device=a.device), data=a.data, split=a.split)
     print(format_table(results))
-    out = Path(a.out) if a.out else Path(a.run_dir) / f"eval_{a.split}.json"
     print(f"saved {save_results(results, out)}")
     return 0
 

@@ -61,7 +61,7 @@ def _directions() -> tuple[str, ...]:
 class ModelConfig:
     """The `model` section's common part; each family subclasses it with its own keys (models/)."""
 
-    family: str = option("dcgan", choices=_family_names)
+    family: str = option("", choices=_family_names)  # set by the family's registration (model_options)
 
     def check(self, cfg: Config, origin: str) -> None:
         """Checks that involve other sections (image sizes, channels); a family overrides it."""
@@ -118,8 +118,11 @@ class TrainConfig:
     grid_size: int = option(8, positive=True)  # the sample grid is grid_size x grid_size images
 
 
+DEFAULT_FAMILY = "dcgan"
+
+
 def _default_model() -> ModelConfig:
-    return model_options("dcgan")
+    return model_options(DEFAULT_FAMILY)
 
 
 @dataclass
@@ -205,39 +208,15 @@ def load_config(source: str | Path | dict | Config | None) -> Config:
 
 def _from_dict(data: dict[str, Any], origin: str) -> Config:
     """A preset file holds no `preset` key; a user's file may name one to start from."""
-    data = _upgrade(dict(data), origin)
+    from .config_upgrade import upgrade
+
+    data = upgrade(dict(data), origin)
     data.pop("description", None)
     base = data.get("preset")
     cfg = _from_dict(preset_dict(base), origin=f"preset {base}") if base else Config()
     _merge(cfg, data, prefix="", origin=origin)
     validate(cfg, origin)
     return cfg
-
-
-# The flat `model` section of ganforge 0.1, where every family read the keys it needed and ignored the rest.
-_V1_MODEL_KEYS = {"latent_dim", "width", "leaky_slope", "d_dropout", "g_dropout", "init", "d_conditional"}
-_V1_MODEL_KEYS |= {"n_levels", "padding", "batch_norm", "up_mode", "n_channels"}
-
-
-def _upgrade(data: dict[str, Any], origin: str) -> dict[str, Any]:
-    """Read a config written before version 2 (a top-level `task`, one flat `model` section)."""
-    if "version" in data or "task" not in data:
-        return data
-    task = data.pop("task")
-    model = data.get("model")
-    if not isinstance(model, dict) or "family" not in model:
-        return data
-    from .models import FAMILIES
-
-    family = FAMILIES.get(model["family"])
-    if task != family.task:
-        raise UserError(f"task {task!r} in {origin} contradicts model.family={family.name!r}; drop the task key")
-    known = {f.name for f in fields(family.options)}
-    model = dict(model)
-    if "d_width" in known and "width" in model:  # the U-Net family's width was always its discriminator's
-        model["d_width"] = model.pop("width")
-    data["model"] = {k: v for k, v in model.items() if k in known or k not in _V1_MODEL_KEYS}
-    return data
 
 
 def _merge(obj: Any, data: dict[str, Any], prefix: str, origin: str) -> None:

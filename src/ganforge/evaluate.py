@@ -19,7 +19,7 @@ from .errors import UserError
 from .metrics.image import psnr, ssim
 from .models import generator_output_size
 from .models.unet import center_crop
-from .outputs import check_outputs
+from .outputs import check_folder, check_outputs
 
 FIT_MODES = ("resize", "pad")
 
@@ -60,6 +60,7 @@ def translate_files(g: Generator, source: Path, output: Path, mode: str = "resiz
         raise UserError(f"input folder {source} holds no images; put png/jpg/webp/bmp files in it")
     root = source.parent if source.is_file() else source
     jobs = [((output / path.relative_to(root)).with_suffix(".png"), path) for path in files]
+    check_folder(output, "--output")
     check_outputs(jobs, files, "--output")
     for dest, path in tqdm(jobs, unit="img", disable=len(files) < 2):
         image = to_tensor(load_image(path, g.config.data.in_channels))
@@ -88,7 +89,7 @@ def evaluate_pairs(g: Generator, dataset, mean_target: torch.Tensor | None, batc
     count = 0
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
     for inp, target in tqdm(loader, unit="batch", leave=False):
-        preds = {"model": g.translate(inp, batch_size).clamp(-1, 1)}
+        preds = {"model": g.translate(inp, batch_size)}
         target = center_crop(target, preds["model"].shape)  # an unpadded U-Net's output is smaller
         inp = center_crop(inp, target.shape)
         if inp.shape[1] == target.shape[1]:

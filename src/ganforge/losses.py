@@ -126,12 +126,15 @@ class Penalty:
 
     With `interval` 1 it is added to D's loss at every D step; with a larger interval it runs as its own
     lazy phase every `interval` steps, its weight multiplied by the interval (StyleGAN2's lazy R1).
+    `uses_fakes`: a lazy phase makes fakes for it only if it says so (R1 needs reals alone; `fake` is
+    None then).
     """
 
     name: str
     weight: float
-    fn: Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
+    fn: Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor | None], torch.Tensor]
     interval: int = 1
+    uses_fakes: bool = False
 
 
 PENALTIES: Registry[Callable[[Config], Penalty | None]] = Registry("penalty")

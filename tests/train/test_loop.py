@@ -119,19 +119,6 @@ def test_epochs_set_the_number_of_steps(tmp_path):
     assert run.metrics()[-1]["epoch"] == 3.0
 
 
-@pytest.mark.parametrize("loss", ["lsgan", "hinge"])
-def test_other_gan_losses_train(tmp_path, loss):
-    run = ganforge.train(
-        "dcgan",
-        data="digits",
-        steps=2,
-        out=tmp_path / "r",
-        overrides=[*tiny_overrides(), f"loss.gan={loss}"],
-        quiet=True,
-    )
-    assert np.isfinite(run.metrics()[-1]["d_loss"])
-
-
 def test_rmsprop_with_clipping_and_decay(tmp_path):
     t = tiny_trainer(
         tmp_path, ["train.d_optim.name=rmsprop", "train.d_optim.clip_value=0.001", "train.d_optim.lr_decay=0.5"]

@@ -8,11 +8,12 @@ import torch
 from PIL import Image
 
 import ganforge
-from ganforge.api import resolve_config
+from ganforge.api import Generator, resolve_config
 from ganforge.cli import main
 from ganforge.config import load_config
 from ganforge.data.images import to_pil, to_tensor
 from ganforge.metrics.image import psnr
+from ganforge.models import InferenceContract
 from tests.test_cli import assert_one_line_error, digests, run_cli
 
 TINY = [
@@ -157,6 +158,13 @@ def test_batch_1_generator_runs_as_it_trained_in_every_output_path(capsys, tmp_p
     assert torch.allclose(g.translate(inputs[:1]), trained_way, atol=1e-6)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
+    # what eval mode would have run on: the bottleneck's running variance of a batch-1 run has decayed to
+    # nothing, so eval mode scales what reaches it by about 1/sqrt(eps) = 32; the contract beats it
+    bottleneck = net.down[-1][1]
+    assert bottleneck.running_var.max().item() < 1e-4
+    eval_mode = Generator(net, g.config, g.device, InferenceContract()).translate(inputs[:24])
+    assert mean_psnr(api, targets[:24]) > mean_psnr(eval_mode, targets[:24])
+
     folder = tmp_path / "inputs"
     folder.mkdir()
     for i, image in enumerate(inputs[:24]):
@@ -256,6 +264,15 @@ def test_translate_never_writes_over_its_inputs(capsys, tmp_path, shapes_run):
     assert_one_line_error(code, err, "--output", "a.png")
     code, _, err = run_cli(capsys, "translate", shapes_run, "--input", src / "a.png", "--output", src)
     assert_one_line_error(code, err, "--output")
+    code, _, err = run_cli(capsys, "translate", shapes_run, "--input", src / "a.png", "--output", src / "a.png")
+    assert_one_line_error(code, err, "--output", "is a file")
+    code, _, err = run_cli(capsys, "translate", shapes_run, "--input", src, "--output", src / ".." / src.name)
+    assert_one_line_error(code, err, "--output", "a.png")
+    config = shapes_run / "config.json"
+    saved = config.read_bytes()
+    code, _, err = run_cli(capsys, "evaluate", shapes_run, "--out", config)
+    assert_one_line_error(code, err, "--out")
+    assert config.read_bytes() == saved
     assert digests(src) == before
     Image.new("RGB", (64, 64), (30, 200, 30)).save(src / "a.jpg")  # a.png and a.jpg would both make a.png
     code, _, err = run_cli(capsys, "translate", shapes_run, "--input", src, "--output", tmp_path / "out")

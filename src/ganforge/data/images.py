@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ganforge.errors import UserError
+from ganforge.errors import UserError, one_line
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -57,7 +57,7 @@ def list_images(root: Path) -> list[Path]:
 
 
 def _read_error(path: Path, err: BaseException) -> UserError:
-    reason = " ".join(str(err).split()) or type(err).__name__
+    reason = one_line(err) or type(err).__name__
     return UserError(f"cannot read image {path}: {reason}; remove or replace it")
 
 

@@ -210,7 +210,7 @@ class DCGANDiscriminator(nn.Module):
 class MnistOptions(ModelConfig):
     latent_dim: int = option(100, positive=True)
     width: int = option(64, positive=True)  # both networks: G 4w-2w-w channels, D w-2w
-    leaky_slope: float = 0.3
+    leaky_slope: float = 0.3  # both networks
     d_dropout: float = 0.3
     init: str = option("keras", choices=INIT_SCHEMES)
 
@@ -222,23 +222,25 @@ class MnistOptions(ModelConfig):
 class DCGAN128Options(ModelConfig):
     latent_dim: int = option(32, positive=True)
     width: int = option(32, positive=True)  # both networks: G 8w..w channels, D w..8w
-    leaky_slope: float = 0.3
+    leaky_slope: float = 0.3  # both networks
     d_dropout: float = 0.4
     init: str = option("keras", choices=INIT_SCHEMES)
 
     def check(self, cfg: Config, origin: str) -> None:
-        require_image_size(cfg.data.image_size, (128).__eq__, "dcgan-128", "128x128 images; dcgan does 32 or 64")
+        require_image_size(
+            cfg.data.image_size, (128).__eq__, "dcgan-128", "128x128 images; the dcgan family does 32, 64 or 128"
+        )
 
 
 @dataclass
 class DCGANOptions(ModelConfig):
     latent_dim: int = option(100, positive=True)
     width: int = option(64, positive=True)  # both networks: the widest layer has width * image_size / 8
-    leaky_slope: float = 0.2  # D's LeakyReLU (G uses ReLU)
+    d_leaky_slope: float = 0.2  # D's LeakyReLU; G uses ReLU
     init: str = option("normal", choices=INIT_SCHEMES)
 
     def check(self, cfg: Config, origin: str) -> None:
-        require_image_size(cfg.data.image_size, DCGAN_SIZES.__contains__, "dcgan", "32, 64 or 128 pixels")
+        _dcgan_depth(cfg.data.image_size)
 
 
 def _build_mnist(cfg: Config) -> tuple[nn.Module, nn.Module]:
@@ -258,7 +260,7 @@ def _build_128(cfg: Config) -> tuple[nn.Module, nn.Module]:
 def _build_dcgan(cfg: Config) -> tuple[nn.Module, nn.Module]:
     m, d = cfg.model, cfg.data
     return DCGANGenerator(m.latent_dim, d.channels, d.image_size, m.width), DCGANDiscriminator(
-        d.channels, d.image_size, m.width, m.leaky_slope
+        d.channels, d.image_size, m.width, m.d_leaky_slope
     )
 
 

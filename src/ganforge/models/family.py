@@ -27,7 +27,8 @@ class InferenceContract:
     touching the running averages; the pix2pix paper and the TensorFlow tutorial run their generator so
     at test time. Otherwise BatchNorm uses its running averages (eval mode).
     `dropout`: keep dropout on (pix2pix again); its masks come from a generator seeded per input, so an
-    output depends only on its input. Outputs are clamped to [-1, 1], the images' range.
+    output depends only on its input (inputs run one at a time whenever either is on). Outputs are
+    clamped to [-1, 1], the images' range.
     `weights`: the checkpoint entry that holds the generator's weights.
     """
 
@@ -65,15 +66,26 @@ class InferenceContract:
         The caller's random streams are left as they were, so sampling inside training changes nothing.
         """
         device = next(net.parameters()).device
-        chunk = 1 if self.batch_statistics else batch_size
-        forked = [device.index or 0] if device.type == "cuda" else []
+        one_by_one = self.batch_statistics or self.dropout  # so that an output depends on its input only
+        forked = (
+            [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+        )
         outputs = []
         with self.modes(net), torch.random.fork_rng(devices=forked):
-            for i, part in enumerate(inputs.split(chunk)):
+            for part in inputs.split(1 if one_by_one else batch_size):
                 if self.dropout:
-                    torch.manual_seed(seed * 1_000_003 + (0 if self.batch_statistics else i))
+                    _seed(device, seed * 1_000_003)
                 outputs.append(net(part.to(device)).float().clamp(-1, 1))
         return torch.cat(outputs) if outputs else torch.empty(0, device=device)
+
+
+def _seed(device: torch.device, seed: int) -> None:
+    """Seed the random stream that `device`'s kernels draw from (and no other device's)."""
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+    else:
+        torch.random.default_generator.manual_seed(seed)
 
 
 def _same_size(cfg: Config) -> int:

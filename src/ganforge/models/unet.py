@@ -186,7 +186,7 @@ class UNetOptions(ModelConfig):
     up_mode: str = option("upsample", choices=UP_MODES)
     n_channels: int = option(256, positive=True)  # G's channels at the deepest level (latent_dim in seed 002)
     d_width: int = option(32, positive=True)  # D's channels at its first level, doubling per level
-    leaky_slope: float = 0.2  # D's LeakyReLU (G uses ReLU)
+    d_leaky_slope: float = 0.2  # D's LeakyReLU; G uses ReLU
     d_conditional: bool = False  # D judges (input, image) pairs instead of the image alone
     init: str = option("torch", choices=INIT_SCHEMES)
 
@@ -208,7 +208,7 @@ def _build(cfg: Config) -> tuple[nn.Module, nn.Module]:
     m, d = cfg.model, cfg.data
     g = RestorationUNet(d.in_channels, d.channels, m.n_levels, m.padding, m.batch_norm, m.up_mode, m.n_channels)
     d_in = d.channels + (d.in_channels if m.d_conditional else 0)
-    return g, DoubleConvDiscriminator(d_in, _output_size(cfg), m.d_width, m.batch_norm, leaky_slope=m.leaky_slope)
+    return g, DoubleConvDiscriminator(d_in, _output_size(cfg), m.d_width, m.batch_norm, leaky_slope=m.d_leaky_slope)
 
 
 register_family(Family("unet", "paired", UNetOptions, _build, output_size=_output_size, description="seed 002"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,6 +20,7 @@ from ..models import build_models, family_of
 from ..report.grid import save_grid
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data_stream import BatchStream
+from .hooks import build_hooks
 from .monitor import Monitor
 from .objective import GANObjective, Metrics, Phase
 from .optim import NetOptimizer
@@ -45,13 +47,13 @@ class Trainer:
         self.contract = family.inference(cfg)
         self.progress = Progress()
         self.fixed = Value(self.task.fixed_inputs())
-        self.monitor = Monitor(
-            self.run_dir, cfg.train.batch_size, cfg.train.log_every, self.objective.loss.chance, quiet
-        )
+        self.monitor = Monitor(self.run_dir, cfg.train.batch_size, cfg.train.log_every, self.objective.chance, quiet)
+        self.hooks = build_hooks(self)
+        self.networks = {**self.nets, **{k: v for hook in self.hooks.values() for k, v in hook.networks().items()}}
 
         self.state = TrainingState()
         for name, component in {
-            **self.nets,
+            **self.networks,
             "opt_g": self.optimizers["g"].optimizer,
             "opt_d": self.optimizers["d"].optimizer,
             "sched_g": self.optimizers["g"].schedule,
@@ -61,6 +63,7 @@ class Trainer:
             "progress": self.progress,
             "monitor": self.monitor,
             **self.objective.components(),
+            **{name: hook for name, hook in self.hooks.items() if hasattr(hook, "state_dict")},
         }.items():
             self.state.add(name, component)
         if resume:
@@ -82,7 +85,7 @@ class Trainer:
             cfg.save(self.run_dir / "config.json")
         self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; device {self.device}"
 
-    def _next_batch(self):
+    def _next_batch(self) -> Any:
         self.progress.batches += 1
         batch, self._first_batch = self._first_batch, None
         return batch if batch is not None else next(self.stream)
@@ -106,12 +109,14 @@ class Trainer:
             net.requires_grad_(True)
         return metrics
 
-    def _optimise(self, phase: Phase, inputs) -> Metrics:
+    def _optimise(self, phase: Phase, inputs: Any) -> Metrics:
         loss, metrics = self.objective(phase, inputs)
         optimizer = self.optimizers[phase.net]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        for hook in self.hooks.values():
+            hook.after_phase(phase)
         return metrics
 
     def fit(self) -> Run:
@@ -125,9 +130,12 @@ class Trainer:
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not interrupted.raised:
-                    monitor.update(self.train_step())
+                    metrics = self.train_step()
+                    monitor.update(metrics)
                     self.progress.step += 1
                     step = self.progress.step
+                    for hook in self.hooks.values():
+                        hook.after_step(step, metrics)
                     if step % cfg.train.log_every == 0:
                         monitor.flush(step, self.epoch)
                     if step % cfg.train.sample_every == 0 or step == self.total_steps:
@@ -153,7 +161,7 @@ class Trainer:
         return self.progress.batches / self.batches_per_epoch
 
     def save_samples(self) -> Path:
-        images, nrow = self.task.sample_grid(self.g, self.contract, self.fixed.value)
+        images, nrow = self.task.sample_grid(self.networks[self.contract.weights], self.contract, self.fixed.value)
         return save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
 
     def save(self, keep: bool) -> None:

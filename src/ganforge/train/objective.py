@@ -19,6 +19,7 @@ from torch import nn
 
 from ..config import Config
 from ..losses import Penalty, build_adversarial_loss, build_penalties
+from .tasks import Task
 
 Metrics = dict[str, torch.Tensor]
 
@@ -35,7 +36,9 @@ class Phase:
 
 
 class GANObjective:
-    def __init__(self, cfg: Config, task: Any, g: nn.Module, d: nn.Module):
+    """The phases of a step and their losses, composed from the registries by the config."""
+
+    def __init__(self, cfg: Config, task: Task, g: nn.Module, d: nn.Module) -> None:
         self.cfg, self.task, self.g, self.d = cfg, task, g, d
         self.loss = build_adversarial_loss(cfg)
         penalties = build_penalties(cfg)
@@ -46,6 +49,11 @@ class GANObjective:
             *(Phase(name, "d", interval=p.interval) for name, p in self.lazy.items()),
             Phase("G", "g"),
         ]
+
+    @property
+    def chance(self) -> float | None:
+        """The losses' value when D cannot tell reals from fakes, if the loss has one (log 2 for bce)."""
+        return self.loss.chance
 
     @property
     def batches_per_step(self) -> int:
@@ -93,7 +101,7 @@ class GANObjective:
         return total, {"g_loss": total, "g_gan": g_gan} | {f"g_{k}": v for k, v in recon.items()}
 
     def lazy_penalty(self, p: Penalty, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
-        fake = self._fakes(cond, real).detach()
+        fake = self._fakes(cond, real).detach() if p.uses_fakes else None
         value = p.fn(partial(self.task.discriminate, self.d, cond), real, fake)
         return p.weight * p.interval * value, {f"d_{p.name}": value}
 

@@ -22,7 +22,7 @@ class NetOptimizer:
     `lr_decay` is 0) and gradient clipping (Keras `clipvalue`)."""
 
     def __init__(self, net: nn.Module, o: OptimConfig):
-        self.params = [p for p in net.parameters()]
+        self.params = list(net.parameters())
         self.clip_value = o.clip_value
         self.optimizer = OPTIMIZERS.get(o.name)(self.params, o)
         decay = o.lr_decay

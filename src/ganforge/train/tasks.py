@@ -8,11 +8,14 @@ task (`Family.task`); the objective (`objective.py`) and the loop (`loop.py`) ow
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from ..config import Config
 from ..data.augment import random_jitter
+from ..data.base import ImageDataset
 from ..data.degrade import degrade, parse_degradations
 from ..data.images import as_channels
 from ..losses import RECONSTRUCTION_LOSSES, reconstruction_weights
@@ -21,41 +24,71 @@ from ..models.unet import center_crop
 from ..registry import Registry
 
 
-class UnconditionalTask:
-    """Seeds 001, 003, 004: G maps Gaussian noise to images; D judges an image alone."""
+class Task:
+    """The interface of a task. `weights`: the generator's reconstruction terms and their weights."""
 
-    def __init__(self, cfg: Config, dataset=None):
+    def __init__(self, cfg: Config, dataset: ImageDataset | None = None):
         self.cfg = cfg
-        self.latent_dim = cfg.model.latent_dim
+        self.weights: dict[str, float] = {}
 
-    def split(self, batch: torch.Tensor) -> tuple[None, torch.Tensor]:
-        return None, batch
+    def split(self, batch: Any) -> tuple[Any, torch.Tensor]:
+        """(condition, real images) of a batch from the data."""
+        raise NotImplementedError
 
-    def generate(self, g: nn.Module, cond: None, n: int, device: torch.device) -> torch.Tensor:
-        return g(torch.randn(n, self.latent_dim, device=device))
+    def generate(self, g: nn.Module, cond: Any, n: int, device: torch.device) -> torch.Tensor:
+        raise NotImplementedError
 
-    def discriminate(self, d: nn.Module, cond: None, images: torch.Tensor) -> torch.Tensor:
-        return d(images)
+    def discriminate(self, d: nn.Module, cond: Any, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
+    def fixed_inputs(self) -> Any:
+        """What the sample grid shows the generator, the same for the whole run."""
+        raise NotImplementedError
+
+    def sample_grid(self, g: nn.Module, contract: InferenceContract, fixed: Any) -> tuple[torch.Tensor, int]:
+        """The grid's images and how many a row."""
+        raise NotImplementedError
+
+    @staticmethod
+    def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
+        """A batch that the generator (`which="g"`) or the discriminator (`"d"`) accepts."""
+        raise NotImplementedError
+
+
+class UnconditionalTask(Task):
+    """Seeds 001, 003, 004: G maps Gaussian noise to images; D judges an image alone."""
+
+    def split(self, batch: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, batch
+
+    @staticmethod
+    def noise(cfg: Config, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        return torch.randn(n, cfg.model.latent_dim, generator=generator, device=device)
+
+    def generate(self, g: nn.Module, cond: None, n: int, device: torch.device) -> torch.Tensor:
+        return g(self.noise(self.cfg, n, device=device))
+
+    def discriminate(self, d: nn.Module, cond: None, images: torch.Tensor) -> torch.Tensor:
+        return d(images)
+
     def fixed_inputs(self) -> torch.Tensor:
         """The noise of the sample grid, kept for the whole run (and in its checkpoints)."""
         gen = torch.Generator().manual_seed(self.cfg.train.seed)
-        return torch.randn(self.cfg.train.grid_size**2, self.latent_dim, generator=gen)
+        return self.noise(self.cfg, self.cfg.train.grid_size**2, gen)
 
     def sample_grid(self, g: nn.Module, contract: InferenceContract, fixed: torch.Tensor) -> tuple[torch.Tensor, int]:
         return contract.run(g, fixed), self.cfg.train.grid_size
 
     @staticmethod
     def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
-        """A batch that the generator (`which="g"`) or the discriminator (`"d"`) accepts."""
         s = cfg.data.image_size
         return (torch.zeros(n, cfg.model.latent_dim),) if which == "g" else (torch.zeros(n, cfg.data.channels, s, s),)
 
 
-class PairedTask:
+class PairedTask(Task):
     """Seeds 000 and 002: G translates or restores an input image; D judges (input, image) pairs
     (`model.d_conditional`, pix2pix) or images alone (seed 002); G adds weighted reconstruction terms.
 
@@ -63,15 +96,15 @@ class PairedTask:
     An unpadded U-Net's output is smaller than its input: targets are centre-cropped to it.
     """
 
-    def __init__(self, cfg: Config, dataset=None):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, dataset: ImageDataset | None = None):
+        super().__init__(cfg, dataset)
         # a data set may forbid mirroring and cropping (shapes: its light comes from the upper left)
         self.jitter = cfg.data.jitter and not cfg.data.degrade and (dataset is None or dataset.jitter_ok)
         self.degradations = parse_degradations(cfg.data.degrade) if cfg.data.degrade else []
         self.out_size = generator_output_size(cfg)
         self.weights = reconstruction_weights(cfg)
 
-    def split(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if self.degradations:
             target = batch
             inp = degrade(target, self.degradations)
@@ -121,10 +154,10 @@ class PairedTask:
         return (torch.zeros(n, channels, out, out),)
 
 
-TASKS: Registry[type] = Registry("task")
+TASKS: Registry[type[Task]] = Registry("task")
 TASKS.register("unconditional", UnconditionalTask)
 TASKS.register("paired", PairedTask)
 
 
-def build_task(cfg: Config, dataset=None):
+def build_task(cfg: Config, dataset: ImageDataset | None = None) -> Task:
     return TASKS.get(cfg.task)(cfg, dataset)

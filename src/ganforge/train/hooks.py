@@ -1,0 +1,43 @@
+"""Hooks: pieces of training that act at fixed points of the loop, built by name from the run.
+
+A builder in `HOOKS` receives the trainer (its config, networks and optimisers) and returns a hook, or
+None when the config leaves it off. The loop calls `after_phase` after each phase's optimiser step and
+`after_step` after each step. A hook with `state_dict()`/`load_state_dict()` is saved and resumed with the
+run under its name; the networks it names in `networks()` (EMA weights) are saved under theirs, and an
+inference contract may choose them (`InferenceContract.weights`). Training health, EMA and evaluation
+during training plug in here, without an edit of the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+from .objective import Phase
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+
+class Hook:
+    def after_phase(self, phase: Phase) -> None:
+        """After `phase`'s optimiser step (several times a step for repeated phases)."""
+
+    def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
+        """After step `step` (counted from 1), with its metrics (on the device, detached)."""
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {}
+
+
+HOOKS: Registry[Callable[[Trainer], Any]] = Registry("training hook")
+
+
+def build_hooks(trainer: Trainer) -> dict[str, Hook]:
+    """The hooks the run's config switches on, by name."""
+    built = {name: HOOKS.get(name)(trainer) for name in HOOKS}
+    return {name: hook for name, hook in built.items() if hook is not None}
