@@ -119,7 +119,7 @@ def test_a_registered_family_loss_and_lazy_penalty_train_sample_and_resume(plugi
     # the lazy phase ran at steps 0, 3 and 6 only (logged as steps 1, 4, 7)
     assert [r["step"] for r in rows if "d_toy_r1" in r] == [1, 4, 7]
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert saved["model"] == {"family": "toy-mlp", "latent_dim": 16, "hidden": 64}
+    assert saved["model"] == {"family": "toy-mlp", "spectral_norm": False, "latent_dim": 16, "hidden": 64}
 
     code, _, _ = run_cli(capsys, "train", "--resume", tmp_path / "r", "--steps", "9", "--quiet")
     assert code == 0
@@ -133,7 +133,7 @@ def test_a_lazy_penalty_is_weighted_by_its_interval_and_trains_d_alone(plugins, 
     t = Trainer(cfg, tmp_path / "r", quiet=True)
     phase = next(p for p in t.objective.phases if p.name == "D_toy_r1")
     assert (phase.net, phase.interval) == ("d", 3)
-    inputs = t.objective.prepare(t._next_batch())
+    inputs = t.next_inputs()
     loss, metrics = t.objective(phase, inputs)
     assert loss.item() == pytest.approx(0.5 * 3 * metrics["d_toy_r1"].item(), rel=1e-6)
     assert metrics["d_toy_r1"].item() > 0
@@ -148,7 +148,7 @@ def test_a_penalty_at_interval_1_joins_the_d_phase(plugins, tmp_path):
         PENALTY_INTERVAL["value"] = 3
     assert [p.name for p in t.objective.phases] == ["D", "G"]
     d_phase = t.objective.phases[0]
-    loss, metrics = t.objective(d_phase, t.objective.prepare(t._next_batch()))
+    loss, metrics = t.objective(d_phase, t.next_inputs())
     assert loss.item() == pytest.approx(metrics["d_loss"].item() + 0.5 * metrics["d_toy_r1"].item(), rel=1e-5)
 
 

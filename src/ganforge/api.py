@@ -20,7 +20,7 @@ from torch import nn
 from .config import Config, apply_overrides, load_config, parse_override
 from .data.images import to_pil
 from .errors import UserError
-from .models import InferenceContract, build_models, family_of
+from .models import InferenceContract, build_models, inference_contract
 from .train.checkpoint import load_checkpoint
 from .train.loop import Trainer
 from .train.run_dir import Run, open_run
@@ -115,7 +115,7 @@ class Generator:
 
     def __init__(self, net: nn.Module, config: Config, device: torch.device, contract: InferenceContract | None = None):
         self.net, self.config, self.device = net.to(device), config, device
-        self.contract = contract if contract is not None else family_of(config).inference(config)
+        self.contract = contract if contract is not None else inference_contract(config)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
@@ -142,7 +142,7 @@ def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | Non
     """The generator of a run (its latest checkpoint, or the one named), with its family's contract."""
     path, cfg = open_run(run_dir)
     dev = resolve_device(device)
-    contract = family_of(cfg).inference(cfg)
+    contract = inference_contract(cfg)
     source = Path(checkpoint) if checkpoint else path / "checkpoints" / "latest.pt"
     state = load_checkpoint(source)
     with torch.random.fork_rng(devices=[]):  # initialising the networks draws numbers: not from the caller's stream

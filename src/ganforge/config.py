@@ -15,15 +15,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .presets import preset_dict, preset_names, preset_summary  # noqa: F401  (part of this module's face)
 
 VERSION = 2
 
@@ -62,6 +63,7 @@ class ModelConfig:
     """The `model` section's common part; each family subclasses it with its own keys (models/)."""
 
     family: str = option("", choices=_family_names)  # set by the family's registration (model_options)
+    spectral_norm: bool = False  # spectral normalisation of D's convolutions and linear layers (Miyato et al.)
 
     def check(self, cfg: Config, origin: str) -> None:
         """Checks that involve other sections (image sizes, channels); a family overrides it."""
@@ -77,6 +79,7 @@ class DataConfig:
     jitter: bool = True  # paired: random resize-crop and mirror of the training pairs
     degrade: str = ""  # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
     val_name: str = ""  # held-out data for sample grids and evaluate (default: the val split of `name`)
+    diffaugment: str = ""  # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
     num_workers: int = -1  # data loading processes; -1 chooses (0 for in-memory data sets)
 
 
@@ -100,6 +103,13 @@ class LossConfig:
     ssim: float = 0.0  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
     gmsd: float = 0.0  # weight of GMSD(G(x), y) (gradient magnitude similarity deviation)
     tv: float = 0.0  # weight of the total variation of G(x)
+    gp: float = 10.0  # wgan-gp: weight of the gradient penalty on interpolates (Gulrajani et al.)
+    r1: float = 0.0  # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
+    r2: float = 0.0  # gamma of the R2 penalty, the same on fakes
+    reg_every: int = option(1, positive=True)  # R1/R2 every this many steps, as a lazy phase (StyleGAN2: 16)
+    label_smoothing: float = 0.0  # one-sided: reals' target 1 - s (bce, lsgan)
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs (of the [-1, 1] range), falling to 0
+    instance_noise_steps: int = 0  # steps over which it falls linearly to 0; 0 = the whole run
 
 
 @dataclass
@@ -107,7 +117,7 @@ class TrainConfig:
     steps: int = 1500  # total generator steps; used when epochs is 0
     epochs: int = 0  # if > 0, train this many passes over the data instead of `steps`
     batch_size: int = option(32, positive=True)
-    d_steps: int = option(1, positive=True)  # discriminator steps per generator step, each on a fresh batch
+    d_steps: int = 0  # discriminator steps per generator step, each on a fresh batch; 0: the loss's (wgan-gp 5, else 1)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     g_optim: OptimConfig = field(default_factory=OptimConfig)
@@ -116,6 +126,27 @@ class TrainConfig:
     sample_every: int = option(250, positive=True)  # steps between sample grids
     checkpoint_every: int = option(500, positive=True)  # steps between kept checkpoints (and latest.pt)
     grid_size: int = option(8, positive=True)  # the sample grid is grid_size x grid_size images
+    ema: float = 0.0  # half-life of G's moving average, in images (StyleGAN2-ADA: 10,000); 0 = off
+    ema_rampup: float = 0.05  # early on the half-life is at most this fraction of the images seen; 0 = none
+    replay_size: int = 0  # experience replay: fakes kept from earlier steps; 0 = off
+    replay_prob: float = 0.5  # the chance that a fake shown to D is swapped for a kept one
+
+
+@dataclass
+class HealthConfig:
+    """Training health (train/health.py): the thresholds of its events, and which events stop a run."""
+
+    stop_on: str = ""  # events that stop training, comma-separated (nonfinite always stops)
+    window: int = option(200, positive=True)  # steps over which a condition must hold
+    warmup: int = 500  # steps before d_wins, g_wins, recon_stalled, grad_vanishing, mode_collapse are judged
+    d_wins_below: float = 0.1  # D's loss below this for the window (logistic loss), while G's climbs
+    g_wins_below: float = 0.1  # G's adversarial loss below this for the window, while D's climbs
+    recon_stall: float = 0.005  # the reconstruction loss fell by less than this fraction over a window
+    grad_vanishing_below: float = 1e-5  # G's gradient norm below this for the window
+    grad_exploding_above: float = 1e3  # a gradient norm above this
+    collapse_below: float = 0.5  # diversity (metrics/diversity.py) below this at the last `collapse_checks`
+    collapse_checks: int = option(2, positive=True)  # sample steps in a row
+    diversity_samples: int = 500  # generated images scored at each sample step; 0 = no diversity measure
 
 
 DEFAULT_FAMILY = "dcgan"
@@ -133,6 +164,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     @property
     def task(self) -> str:
@@ -153,25 +185,6 @@ def model_options(family: str) -> ModelConfig:
     from .models import FAMILIES
 
     return FAMILIES.get(family).options(family=family)
-
-
-# ----------------------------------------------------------------------------------------------- presets
-
-
-def preset_names() -> list[str]:
-    folder = resources.files("ganforge") / "presets"
-    return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
-
-
-def preset_dict(name: str) -> dict[str, Any]:
-    if name not in preset_names():
-        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(preset_names())} (ganforge presets)")
-    text = (resources.files("ganforge") / "presets" / f"{name}.json").read_text()
-    return json.loads(text)
-
-
-def preset_summary(name: str) -> str:
-    return preset_dict(name).get("description", "")
 
 
 # ------------------------------------------------------------------------------------------- resolution
@@ -344,14 +357,21 @@ def _check_fields(obj: Any, prefix: str, origin: str) -> None:
             allowed = list(choices() if callable(choices) else choices)
             if value not in allowed:
                 raise UserError(f"config key {key!r} in {origin} is {value!r}; choose one of {', '.join(allowed)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"config key {key!r} in {origin} must be a finite number, got {value}")
         if f.metadata.get("positive") and value <= 0:
             raise UserError(f"config key {key!r} in {origin} must be positive, got {value}")
 
 
 def validate(cfg: Config, origin: str) -> None:
     _check_fields(cfg, "", origin)
-    if cfg.train.steps < 0 or cfg.train.epochs < 0:
-        raise UserError(f"train.steps and train.epochs in {origin} must not be negative")
+    for name in filter(None, (x.strip() for x in cfg.health.stop_on.split(","))):
+        from .train.health import EVENT_KINDS
+
+        if name not in EVENT_KINDS:
+            raise UserError(f"health.stop_on in {origin} names {name!r}; events: {', '.join(EVENT_KINDS)}")
+    if cfg.train.steps < 0 or cfg.train.epochs < 0 or cfg.train.d_steps < 0:
+        raise UserError(f"train.steps, train.epochs and train.d_steps in {origin} must not be negative")
     if cfg.data.channels not in (1, 3) or cfg.data.in_channels not in (1, 3):
         raise UserError(f"data.channels and data.in_channels in {origin} must be 1 (gray) or 3 (RGB)")
     cfg.model.check(cfg, origin)

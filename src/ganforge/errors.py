@@ -8,6 +8,11 @@ class UserError(Exception):
     """
 
 
+class TrainingStopped(Exception):
+    """A run stopped early by an event (training health) or by weights that are no longer finite; the
+    CLI prints its one-line message and exits with status 1."""
+
+
 def one_line(message: object) -> str:
     """A message as one line: a UserError re-raised from a data-loader worker carries the worker's
     traceback in its text, so only its last line is kept; runs of white space fold to one space."""

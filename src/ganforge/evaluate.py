@@ -3,8 +3,6 @@ trivial baselines."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import torch
@@ -16,6 +14,7 @@ from .config import apply_overrides
 from .data import build_pairs
 from .data.images import as_channels, list_images, load_image, to_pil, to_tensor
 from .errors import UserError
+from .jsonio import dumps
 from .metrics.image import psnr, ssim
 from .models import generator_output_size
 from .models.unet import center_crop
@@ -125,10 +124,6 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def save_results(results: dict[str, dict], path: Path) -> Path:
-    clean = {
-        k: {m: (None if isinstance(v, float) and math.isnan(v) else v) for m, v in r.items()}
-        for k, r in results.items()
-    }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean, indent=2) + "\n")
+    path.write_text(dumps(results, indent=2) + "\n")
     return path

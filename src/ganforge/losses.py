@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 import torch.nn.functional as F
 
+from .errors import UserError
 from .metrics import image as image_metrics
 from .registry import Registry
 
@@ -36,14 +37,18 @@ class AdversarialLoss:
     `chance`: the value of D's loss and of G's adversarial loss when D cannot tell reals from fakes (the
     reference line of the loss plot), or None.
     `g_needs_real`: G's loss also needs D's outputs on the real batch (relativistic losses).
+    `d_steps`: D steps per G step when `train.d_steps` is 0 (WGAN's n_critic).
     """
 
     logistic: ClassVar[bool] = False
     chance: ClassVar[float | None] = None
     g_needs_real: ClassVar[bool] = False
+    d_steps: ClassVar[int] = 1
+    smoothable: ClassVar[bool] = False  # has a real label that `loss.label_smoothing` can lower
 
     def __init__(self, cfg: LossConfig):
         self.cfg = cfg
+        self.real_label = 1.0 - cfg.label_smoothing
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """{"d_loss": the loss to minimise, and its parts by name}."""
@@ -67,8 +72,11 @@ class BCELoss(AdversarialLoss):
     logistic = True
     chance = math.log(2)
 
+    smoothable = True
+
     def d_parts(self, real, fake):
-        return F.softplus(-real).mean(), F.softplus(fake).mean()
+        t = self.real_label  # cross-entropy with target t: t * softplus(-x) + (1 - t) * softplus(x)
+        return (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean(), F.softplus(fake).mean()
 
     def g_loss(self, fake, real=None):
         return F.softplus(-fake.float()).mean()
@@ -78,8 +86,10 @@ class BCELoss(AdversarialLoss):
 class LeastSquaresLoss(AdversarialLoss):
     """Least squares (Mao et al. 2017): reals to 1, fakes to 0; G pulls its fakes to 1."""
 
+    smoothable = True
+
     def d_parts(self, real, fake):
-        return ((real - 1) ** 2).mean(), (fake**2).mean()
+        return ((real - self.real_label) ** 2).mean(), (fake**2).mean()
 
     def g_loss(self, fake, real=None):
         return ((fake.float() - 1) ** 2).mean()
@@ -96,8 +106,45 @@ class HingeLoss(AdversarialLoss):
         return -fake.float().mean()
 
 
+@ADVERSARIAL_LOSSES.register("wgan-gp")
+class WassersteinLoss(AdversarialLoss):
+    """WGAN (Arjovsky et al. 2017) with the gradient penalty of Gulrajani et al. 2017 (`loss.gp`, penalty
+    "gp"): the critic maximises D(real) - D(fake), 5 critic steps per G step unless `train.d_steps` says.
+    The paper's critic has no batch normalisation and trains with Adam 1e-4, betas (0, 0.9)."""
+
+    d_steps = 5
+
+    def d_loss(self, real, fake):
+        real_part, fake_part = -real.float().mean(), fake.float().mean()
+        return {"d_loss": real_part + fake_part, "d_loss_real": real_part, "d_loss_fake": fake_part}
+
+    def g_loss(self, fake, real=None):
+        return -fake.float().mean()
+
+
+@ADVERSARIAL_LOSSES.register("rpgan")
+class RelativisticPairingLoss(AdversarialLoss):
+    """The relativistic pairing loss of R3GAN (Huang et al. 2024): each real is paired with a fake, D
+    minimises softplus(D(fake) - D(real)) and G the reverse; meant with the zero-centred penalties
+    `loss.r1` and `loss.r2`. At chance (equal scores) both losses are log 2."""
+
+    chance = math.log(2)
+    g_needs_real = True
+
+    def d_loss(self, real, fake):
+        return {"d_loss": F.softplus(fake.float() - real.float()).mean()}
+
+    def g_loss(self, fake, real=None):
+        return F.softplus(real.float() - fake.float()).mean()
+
+
 def build_adversarial_loss(cfg: Config) -> AdversarialLoss:
-    return ADVERSARIAL_LOSSES.get(cfg.loss.gan)(cfg.loss)
+    kind = ADVERSARIAL_LOSSES.get(cfg.loss.gan)
+    if not 0 <= cfg.loss.label_smoothing < 0.5:
+        raise UserError(f"loss.label_smoothing={cfg.loss.label_smoothing} must be in [0, 0.5); 0.1 is usual")
+    if cfg.loss.label_smoothing and not kind.smoothable:
+        raise UserError(f"loss.label_smoothing needs a loss with labels (bce or lsgan), not loss.gan={cfg.loss.gan}")
+    return kind(cfg.loss)
 
 
 # ------------------------------------------------------------------------------------ reconstruction
@@ -138,6 +185,49 @@ class Penalty:
 
 
 PENALTIES: Registry[Callable[[Config], Penalty | None]] = Registry("penalty")
+
+
+def _input_gradients(discriminate: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """d(sum of D's outputs)/d(input) per image, flattened, with a graph for the penalty's own gradient."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminate(x).float().sum(), x, create_graph=True)
+    return grad.flatten(1)
+
+
+def gradient_penalty(discriminate, real: torch.Tensor, fake: torch.Tensor | None) -> torch.Tensor:
+    """E[(|grad D(x)| - 1)^2] at x on the segment between a real and a fake (Gulrajani et al. 2017)."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    grad = _input_gradients(discriminate, eps * real + (1 - eps) * fake)
+    return ((grad.norm(dim=1) - 1) ** 2).mean()
+
+
+def zero_centred_penalty(discriminate, images: torch.Tensor) -> torch.Tensor:
+    """1/2 E|grad D(x)|^2: R1 on reals, R2 on fakes (Mescheder et al. 2018); the weight is gamma."""
+    return 0.5 * _input_gradients(discriminate, images).square().sum(dim=1).mean()
+
+
+PENALTIES.register(
+    "gp",
+    lambda cfg: Penalty("gp", cfg.loss.gp, gradient_penalty, 1, uses_fakes=True) if cfg.loss.gan == "wgan-gp" else None,
+)
+PENALTIES.register(
+    "r1",
+    lambda cfg: (
+        Penalty("r1", cfg.loss.r1, lambda d, real, fake: zero_centred_penalty(d, real), cfg.loss.reg_every)
+        if cfg.loss.r1
+        else None
+    ),
+)
+PENALTIES.register(
+    "r2",
+    lambda cfg: (
+        Penalty(
+            "r2", cfg.loss.r2, lambda d, real, fake: zero_centred_penalty(d, fake), cfg.loss.reg_every, uses_fakes=True
+        )
+        if cfg.loss.r2
+        else None
+    ),
+)
 
 
 def build_penalties(cfg: Config) -> list[Penalty]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import nn
 
 from ..config import Config
@@ -17,6 +19,7 @@ __all__ = [
     "count_parameters",
     "family_of",
     "generator_output_size",
+    "inference_contract",
     "init_weights",
     "register_family",
 ]
@@ -31,10 +34,21 @@ def generator_output_size(cfg: Config) -> int:
     return family_of(cfg).output_size(cfg)
 
 
+def inference_contract(cfg: Config) -> InferenceContract:
+    """The family's contract, running G's moving average when `train.ema` keeps one."""
+    contract = family_of(cfg).inference(cfg)
+    return replace(contract, weights="g_ema") if cfg.train.ema > 0 else contract
+
+
 def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
-    """The generator and discriminator of `cfg.model.family`, initialised with its `model.init` scheme."""
+    """The generator and discriminator of `cfg.model.family`, initialised with its `model.init` scheme;
+    with `model.spectral_norm`, every convolution and linear layer of D is spectrally normalised."""
     g, d = family_of(cfg).build(cfg)
     scheme = getattr(cfg.model, "init", "torch")
     init_weights(g, scheme)
     init_weights(d, scheme)
+    if cfg.model.spectral_norm:
+        for m in list(d.modules()):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.utils.parametrizations.spectral_norm(m)
     return g, d

@@ -19,6 +19,7 @@ from torch import nn
 from ..config import Config, ModelConfig, option
 from .family import Family, register_family
 from .layers import INIT_SCHEMES, require_image_size
+from .minibatch import discriminator_head
 
 # Keras' BatchNormalization defaults (epsilon 1e-3, moving-average momentum 0.99) for the TF-derived models.
 KERAS_BN = {"eps": 1e-3, "momentum": 0.01}
@@ -55,7 +56,15 @@ class MnistGenerator(nn.Module):
 class MnistDiscriminator(nn.Module):
     """Seed 001: two 5x5 stride-2 convolutions with LeakyReLU and dropout 0.3, then Dense(1) logits."""
 
-    def __init__(self, channels: int = 1, width: int = 64, leaky_slope: float = 0.3, dropout: float = 0.3):
+    def __init__(
+        self,
+        channels: int = 1,
+        width: int = 64,
+        leaky_slope: float = 0.3,
+        dropout: float = 0.3,
+        minibatch_std: bool = False,
+        minibatch_kernels: int = 0,
+    ):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 5, stride=2, padding=2),
@@ -64,8 +73,7 @@ class MnistDiscriminator(nn.Module):
             nn.Conv2d(width, 2 * width, 5, stride=2, padding=2),
             nn.LeakyReLU(leaky_slope),
             nn.Dropout(dropout),
-            nn.Flatten(),
-            nn.Linear(2 * width * 7 * 7, 1),
+            *discriminator_head(2 * width, 7, minibatch_std, minibatch_kernels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +129,15 @@ class Discriminator128(nn.Module):
     """Seed 003: five 4x4 stride-2 convolution -> BN -> LeakyReLU blocks (no BN on the input block),
     then dropout and a linear layer to one logit."""
 
-    def __init__(self, channels: int = 3, width: int = 32, leaky_slope: float = 0.2, dropout: float = 0.4):
+    def __init__(
+        self,
+        channels: int = 3,
+        width: int = 32,
+        leaky_slope: float = 0.2,
+        dropout: float = 0.4,
+        minibatch_std: bool = False,
+        minibatch_kernels: int = 0,
+    ):
         super().__init__()
         widths = [width, 2 * width, 4 * width, 8 * width, 8 * width]
         layers: list[nn.Module] = []
@@ -133,7 +149,7 @@ class Discriminator128(nn.Module):
             layers.append(nn.LeakyReLU(leaky_slope))
             cin = cout
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin * 4 * 4, 1))
+        self.head = nn.Sequential(*discriminator_head(cin, 4, minibatch_std, minibatch_kernels, dropout=dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -181,7 +197,15 @@ class DCGANDiscriminator(nn.Module):
     """Seed 004 / Radford et al.: strided convolutions down to 4x4, BN everywhere but the input layer,
     LeakyReLU 0.2, and a final 4x4 convolution to one logit."""
 
-    def __init__(self, channels: int = 3, image_size: int = 64, width: int = 64, leaky_slope: float = 0.2):
+    def __init__(
+        self,
+        channels: int = 3,
+        image_size: int = 64,
+        width: int = 64,
+        leaky_slope: float = 0.2,
+        minibatch_std: bool = False,
+        minibatch_kernels: int = 0,
+    ):
         super().__init__()
         n_down = _dcgan_depth(image_size)
         layers: list[nn.Module] = [
@@ -196,7 +220,7 @@ class DCGANDiscriminator(nn.Module):
                 nn.LeakyReLU(leaky_slope),
             ]
             cin *= 2
-        layers += [nn.Conv2d(cin, 1, 4, stride=1, padding=0, bias=False), nn.Flatten()]
+        layers += discriminator_head(cin, 4, minibatch_std, minibatch_kernels, conv_last=True)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,7 +231,16 @@ class DCGANDiscriminator(nn.Module):
 
 
 @dataclass
-class MnistOptions(ModelConfig):
+class NoiseToImageOptions(ModelConfig):
+    """The options every unconditional family shares: seed 004's cures for mode collapse in D."""
+
+    latent_dim: int = option(100, positive=True)
+    minibatch_std: bool = False  # a minibatch standard deviation feature before D's last layer
+    minibatch_discrimination: int = 0  # kernels of minibatch discrimination before D's last layer; 0 = off
+
+
+@dataclass
+class MnistOptions(NoiseToImageOptions):
     latent_dim: int = option(100, positive=True)
     width: int = option(64, positive=True)  # both networks: G 4w-2w-w channels, D w-2w
     leaky_slope: float = 0.3  # both networks
@@ -219,7 +252,7 @@ class MnistOptions(ModelConfig):
 
 
 @dataclass
-class DCGAN128Options(ModelConfig):
+class DCGAN128Options(NoiseToImageOptions):
     latent_dim: int = option(32, positive=True)
     width: int = option(32, positive=True)  # both networks: G 8w..w channels, D w..8w
     leaky_slope: float = 0.3  # both networks
@@ -233,7 +266,7 @@ class DCGAN128Options(ModelConfig):
 
 
 @dataclass
-class DCGANOptions(ModelConfig):
+class DCGANOptions(NoiseToImageOptions):
     latent_dim: int = option(100, positive=True)
     width: int = option(64, positive=True)  # both networks: the widest layer has width * image_size / 8
     d_leaky_slope: float = 0.2  # D's LeakyReLU; G uses ReLU
@@ -246,21 +279,21 @@ class DCGANOptions(ModelConfig):
 def _build_mnist(cfg: Config) -> tuple[nn.Module, nn.Module]:
     m, c = cfg.model, cfg.data.channels
     return MnistGenerator(m.latent_dim, c, m.width, m.leaky_slope), MnistDiscriminator(
-        c, m.width, m.leaky_slope, m.d_dropout
+        c, m.width, m.leaky_slope, m.d_dropout, m.minibatch_std, m.minibatch_discrimination
     )
 
 
 def _build_128(cfg: Config) -> tuple[nn.Module, nn.Module]:
     m, c = cfg.model, cfg.data.channels
     return Generator128(m.latent_dim, c, m.width, m.leaky_slope), Discriminator128(
-        c, m.width, m.leaky_slope, m.d_dropout
+        c, m.width, m.leaky_slope, m.d_dropout, m.minibatch_std, m.minibatch_discrimination
     )
 
 
 def _build_dcgan(cfg: Config) -> tuple[nn.Module, nn.Module]:
     m, d = cfg.model, cfg.data
     return DCGANGenerator(m.latent_dim, d.channels, d.image_size, m.width), DCGANDiscriminator(
-        d.channels, d.image_size, m.width, m.d_leaky_slope
+        d.channels, d.image_size, m.width, m.d_leaky_slope, m.minibatch_std, m.minibatch_discrimination
     )
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import matplotlib
+
+from ..jsonio import read_lines
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
 def read_metrics(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_lines(path)
 
 
 def plot_losses(metrics_path: Path, out: Path, chance: float | None = math.log(2)) -> Path | None:
@@ -63,4 +62,5 @@ def plot_losses(metrics_path: Path, out: Path, chance: float | None = math.log(2
 
 
 def _series(rows: list[dict], key: str) -> list[float]:
-    return [r.get(key, float("nan")) for r in rows]
+    """A metric's values, NaN where a line lacks it or holds null (a non-finite value)."""
+    return [float("nan") if r.get(key) is None else r[key] for r in rows]

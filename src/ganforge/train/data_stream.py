@@ -75,6 +75,12 @@ class BatchStream:
     def __iter__(self) -> BatchStream:
         return self
 
+    def close(self) -> None:
+        """Stop the loader's worker processes now rather than whenever the stream is collected."""
+        it, self._it = self._it, None
+        if hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+
     def __next__(self):
         batch = next(self._it)
         if isinstance(batch, (list, tuple)):

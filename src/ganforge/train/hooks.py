@@ -2,7 +2,8 @@
 
 A builder in `HOOKS` receives the trainer (its config, networks and optimisers) and returns a hook, or
 None when the config leaves it off. The loop calls `after_phase` after each phase's optimiser step and
-`after_step` after each step. A hook with `state_dict()`/`load_state_dict()` is saved and resumed with the
+`after_step` after each step and `after_log` after each metrics line; a hook stops a run with
+`trainer.request_stop(Stop(...))`. A hook with `state_dict()`/`load_state_dict()` is saved and resumed with the
 run under its name; the networks it names in `networks()` (EMA weights) are saved under theirs, and an
 inference contract may choose them (`InferenceContract.weights`). Training health, EMA and evaluation
 during training plug in here, without an edit of the loop.
@@ -10,7 +11,9 @@ during training plug in here, without an edit of the loop.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -23,12 +26,27 @@ if TYPE_CHECKING:
     from .loop import Trainer
 
 
+@dataclass(frozen=True)
+class Stop:
+    """Why a run stops early; `save`: whether its state is still worth a checkpoint."""
+
+    kind: str
+    message: str
+    save: bool = True
+
+
 class Hook:
     def after_phase(self, phase: Phase) -> None:
         """After `phase`'s optimiser step (several times a step for repeated phases)."""
 
     def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
         """After step `step` (counted from 1), with its metrics (on the device, detached)."""
+
+    def after_log(self, step: int, row: dict[str, Any] | None) -> None:
+        """After a line of metrics.jsonl is written at `step` (its values as read back from the device)."""
+
+    def on_stop(self, stop: Stop) -> None:
+        """The run stops early, for `stop.kind`."""
 
     def networks(self) -> dict[str, nn.Module]:
         return {}
@@ -38,6 +56,8 @@ HOOKS: Registry[Callable[[Trainer], Any]] = Registry("training hook")
 
 
 def build_hooks(trainer: Trainer) -> dict[str, Hook]:
-    """The hooks the run's config switches on, by name."""
-    built = {name: HOOKS.get(name)(trainer) for name in HOOKS}
+    """The hooks the run's config switches on, by name. They get a weak reference to the trainer, so that
+    a trainer is freed (and its data-loading processes stopped) as soon as nothing else holds it."""
+    proxy = weakref.proxy(trainer)
+    built = {name: HOOKS.get(name)(proxy) for name in HOOKS}
     return {name: hook for name, hook in built.items() if hook is not None}

@@ -16,11 +16,13 @@ import torch
 
 from ..config import Config
 from ..data import build_dataset
-from ..models import build_models, family_of
+from ..errors import TrainingStopped
+from ..models import build_models, family_of, inference_contract
 from ..report.grid import save_grid
+from . import ema, watchers  # noqa: F401  (their hooks register themselves)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data_stream import BatchStream
-from .hooks import build_hooks
+from .hooks import Stop, build_hooks
 from .monitor import Monitor
 from .objective import GANObjective, Metrics, Phase
 from .optim import NetOptimizer
@@ -42,9 +44,13 @@ class Trainer:
         self.task = build_task(cfg, self.dataset)
         self.g, self.d = (m.to(self.device) for m in build_models(cfg))
         self.nets = {"g": self.g, "d": self.d}
-        self.optimizers = {"g": NetOptimizer(self.g, cfg.train.g_optim), "d": NetOptimizer(self.d, cfg.train.d_optim)}
         self.objective = GANObjective(cfg, self.task, self.g, self.d)
-        self.contract = family.inference(cfg)
+        self.optimizers = {
+            name: NetOptimizer(net, o, self.objective.lazy_ratio(name))
+            for (name, net), o in zip(self.nets.items(), (cfg.train.g_optim, cfg.train.d_optim), strict=True)
+        }
+        self.contract = inference_contract(cfg)
+        self.stop: Stop | None = None
         self.progress = Progress()
         self.fixed = Value(self.task.fixed_inputs())
         self.monitor = Monitor(self.run_dir, cfg.train.batch_size, cfg.train.log_every, self.objective.chance, quiet)
@@ -85,14 +91,20 @@ class Trainer:
             cfg.save(self.run_dir / "config.json")
         self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; device {self.device}"
 
-    def _next_batch(self) -> Any:
+    def next_inputs(self) -> Any:
+        """The next batch from the data, prepared by the objective for its phases."""
         self.progress.batches += 1
         batch, self._first_batch = self._first_batch, None
-        return batch if batch is not None else next(self.stream)
+        batch = batch if batch is not None else next(self.stream)
+        return self.objective.prepare(batch, self.progress.step, self.total_steps)
+
+    def request_stop(self, stop: Stop) -> None:
+        """Stop after the current step (a hook's event, or weights that are no longer finite)."""
+        self.stop = self.stop or stop
 
     def train_step(self) -> Metrics:
         """One step: each due phase, with only its own network trainable. Returns detached metrics."""
-        inputs = self.objective.prepare(self._next_batch())
+        inputs = self.next_inputs()
         metrics: Metrics = {}
         for phase in self.objective.phases:
             if self.progress.step % phase.interval:
@@ -102,7 +114,7 @@ class Trainer:
             runs = []
             for repeat in range(phase.repeats):
                 if repeat:
-                    inputs = self.objective.prepare(self._next_batch())
+                    inputs = self.next_inputs()
                 runs.append(self._optimise(phase, inputs))
             metrics |= runs[0] if len(runs) == 1 else {k: torch.stack([r[k] for r in runs]).mean() for k in runs[0]}
         for net in self.nets.values():
@@ -114,7 +126,7 @@ class Trainer:
         optimizer = self.optimizers[phase.net]
         optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
+        metrics[f"grad_norm_{phase.name}"] = optimizer.step()
         for hook in self.hooks.values():
             hook.after_phase(phase)
         return metrics
@@ -127,9 +139,11 @@ class Trainer:
         t0 = time.perf_counter()
         for net in self.nets.values():
             net.train()
+        if self.progress.step == 0:
+            self.save(keep=False)  # a good checkpoint to fall back on, whatever happens next
         try:
             with interrupted:
-                while self.progress.step < self.total_steps and not interrupted.raised:
+                while self.progress.step < self.total_steps and not interrupted.raised and not self.stop:
                     metrics = self.train_step()
                     monitor.update(metrics)
                     self.progress.step += 1
@@ -137,17 +151,28 @@ class Trainer:
                     for hook in self.hooks.values():
                         hook.after_step(step, metrics)
                     if step % cfg.train.log_every == 0:
-                        monitor.flush(step, self.epoch)
+                        row = monitor.flush(step, self.epoch)
+                        for hook in self.hooks.values():
+                            hook.after_log(step, row)
+                    if self.stop:
+                        break
                     if step % cfg.train.sample_every == 0 or step == self.total_steps:
                         self.save_samples()
                         monitor.plot()
                     if step % cfg.train.checkpoint_every == 0:
                         self.save(keep=True)
         finally:
+            self.stream.close()
             monitor.flush(self.progress.step, self.epoch, final=True)
             monitor.close()
-        self.save(keep=False)
+        if not (self.stop and not self.stop.save):
+            self.save(keep=False)
         monitor.plot()
+        if self.stop:
+            for hook in self.hooks.values():
+                hook.on_stop(self.stop)
+            monitor.note(f"stopped at step {self.progress.step}")
+            raise TrainingStopped(self.stop.message)
         if interrupted.raised:
             monitor.note(f"stopped at step {self.progress.step}")
             raise KeyboardInterrupt(
@@ -160,11 +185,33 @@ class Trainer:
     def epoch(self) -> float:
         return self.progress.batches / self.batches_per_epoch
 
-    def save_samples(self) -> Path:
+    def _finite(self) -> bool:
+        """Whether every weight and buffer of the networks is finite (one read-back from the device)."""
+        flags = [torch.isfinite(t).all() for net in self.networks.values() for t in net.state_dict().values()]
+        if bool(torch.stack(flags).all()):
+            return True
+        latest = self.run_dir / "checkpoints" / "latest.pt"
+        self.request_stop(
+            Stop(
+                "nonfinite",
+                f"the weights hold NaN or Inf at step {self.progress.step}; {latest} "
+                "is the last good checkpoint. Lower the learning rates or clip gradients "
+                "(train.g_optim.clip_value)",
+                save=False,
+            )
+        )
+        return False
+
+    def save_samples(self) -> Path | None:
+        if not self._finite():
+            return None
         images, nrow = self.task.sample_grid(self.networks[self.contract.weights], self.contract, self.fixed.value)
         return save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
 
     def save(self, keep: bool) -> None:
+        """Write latest.pt (and a kept step_*.pt): never weights that are not finite."""
+        if not self._finite():
+            return
         state = {"step": self.progress.step, "config": self.cfg.to_dict(), **self.state.state_dict()}
         folder = self.run_dir / "checkpoints"
         save_checkpoint(folder / "latest.pt", state)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..jsonio import append_line, dumps
 from ..report.plots import plot_losses, read_metrics
 
 SHOWN = ("d_loss", "g_gan", "D_x", "D_G_z", "D_real", "D_fake")
@@ -44,22 +44,28 @@ class Monitor:
         rows = read_metrics(self.path)
         kept = [r for r in rows if r["step"] < step or (r["step"] == step and step % self.log_every == 0)]
         if len(kept) < len(rows):
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            self.path.write_text("".join(dumps(r) + "\n" for r in kept))
 
     def update(self, values: dict[str, torch.Tensor]) -> None:
-        for k, v in values.items():
-            v = v.detach().float()
-            self._sums[k] = self._sums[k].to(v.device) + v if k in self._sums else v
-            self._counts[k] = self._counts.get(k, 0) + 1
+        """A step's metrics."""
+        self.record(values)
         self._steps += 1
         if self.bar is not None:
             self.bar.update(1)
 
-    def flush(self, step: int, epoch: float, final: bool = False) -> None:
+    def record(self, values: dict[str, torch.Tensor]) -> None:
+        """Values for the open window that are not a step's (a hook's measurements): each key's mean is
+        over the values it was given."""
+        for k, v in values.items():
+            v = v.detach().float()
+            self._sums[k] = self._sums[k].to(v.device) + v if k in self._sums else v
+            self._counts[k] = self._counts.get(k, 0) + 1
+
+    def flush(self, step: int, epoch: float, final: bool = False) -> dict | None:
         """Write the window's means as one JSON line. A `final` line (the run stops inside a window) leaves
         the window open, so that the checkpoint saved next holds it."""
         if not self._steps:
-            return
+            return None
         keys = list(self._sums)
         counts = torch.tensor([self._counts[k] for k in keys], dtype=torch.float32)
         device = self._sums[keys[0]].device
@@ -68,13 +74,13 @@ class Monitor:
         row = {"step": step, "epoch": round(epoch, 4)}
         row.update({k: round(v, 6) for k, v in zip(keys, means, strict=True)})
         row["images_per_s"] = round(self._steps * self.batch_size / max(elapsed, 1e-9), 2)
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_line(self.path, row)
         if self.bar is not None:
             shown = {k: f"{row[k]:.3f}" for k in SHOWN if k in row}
             self.bar.set_postfix(shown | {"img/s": f"{row['images_per_s']:.0f}"})
         if not final:
             self._sums, self._counts, self._steps, self._t0 = {}, {}, 0, time.perf_counter()
+        return row
 
     def note(self, text: str) -> None:
         """A line for the run's log.txt and, unless quiet, the console (above the progress bar)."""

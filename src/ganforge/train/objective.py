@@ -19,6 +19,8 @@ from torch import nn
 
 from ..config import Config
 from ..losses import Penalty, build_adversarial_loss, build_penalties
+from .d_inputs import DInputs
+from .replay import ReplayBuffer
 from .tasks import Task
 
 Metrics = dict[str, torch.Tensor]
@@ -41,11 +43,14 @@ class GANObjective:
     def __init__(self, cfg: Config, task: Task, g: nn.Module, d: nn.Module) -> None:
         self.cfg, self.task, self.g, self.d = cfg, task, g, d
         self.loss = build_adversarial_loss(cfg)
+        self.d_inputs = DInputs(cfg)
+        t = cfg.train
+        self.replay = ReplayBuffer(t.replay_size, t.replay_prob, t.batch_size) if t.replay_size else None
         penalties = build_penalties(cfg)
         self.penalties = [p for p in penalties if p.interval == 1]
         self.lazy = {f"D_{p.name}": p for p in penalties if p.interval > 1}
         self.phases = [
-            Phase("D", "d", repeats=cfg.train.d_steps),
+            Phase("D", "d", repeats=cfg.train.d_steps or self.loss.d_steps),
             *(Phase(name, "d", interval=p.interval) for name, p in self.lazy.items()),
             Phase("G", "g"),
         ]
@@ -59,13 +64,23 @@ class GANObjective:
     def batches_per_step(self) -> int:
         return 1 + sum(p.repeats - 1 for p in self.phases if p.interval == 1)
 
-    def components(self) -> dict[str, Any]:
-        """State components of the objective's own parts (none yet: buffers of old fakes will be)."""
-        return {}
+    def lazy_ratio(self, net: str) -> float:
+        """Main steps over all optimiser steps of `net`: lazy phases add steps, so its learning rate and
+        momenta are scaled by this, as StyleGAN2 does (k / (k + 1) for one lazy phase every k steps)."""
+        return 1.0 / (1.0 + sum(1.0 / p.interval for p in self.phases if p.net == net and p.interval > 1))
 
-    def prepare(self, batch: Any) -> tuple[Any, torch.Tensor]:
+    def components(self) -> dict[str, Any]:
+        """State components of the objective's own parts: the replay buffer."""
+        return {"replay": self.replay} if self.replay is not None else {}
+
+    def prepare(self, batch: Any, step: int, total_steps: int) -> tuple[Any, torch.Tensor]:
         """(condition, real images) of a batch from the data, shared by the phases that use it."""
+        self.d_inputs.step, self.d_inputs.total_steps = step, total_steps
         return self.task.split(batch)
+
+    def discriminate(self, cond: Any, images: torch.Tensor) -> torch.Tensor:
+        """D's outputs for images (with their condition), through DiffAugment and instance noise."""
+        return self.task.discriminate(lambda x: self.d(self.d_inputs(x)), cond, images)
 
     def __call__(self, phase: Phase, inputs: tuple[Any, torch.Tensor]) -> tuple[torch.Tensor, Metrics]:
         """The loss to minimise in `phase` and the metrics to log (detached)."""
@@ -82,27 +97,28 @@ class GANObjective:
 
     def discriminator_loss(self, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         fake = self._fakes(cond, real).detach()
-        real_out = self.task.discriminate(self.d, cond, real)
-        fake_out = self.task.discriminate(self.d, cond, fake)
+        shown_cond, shown_fake = self.replay(cond, fake) if self.replay is not None else (cond, fake)
+        real_out = self.discriminate(cond, real)
+        fake_out = self.discriminate(shown_cond, shown_fake)
         metrics = self.loss.d_loss(real_out, fake_out)
         loss = metrics["d_loss"]
         for p in self.penalties:
-            value = p.fn(partial(self.task.discriminate, self.d, cond), real, fake)
+            value = p.fn(partial(self.discriminate, cond), real, fake)
             metrics[f"d_{p.name}"] = value
             loss = loss + p.weight * value
         return loss, metrics | self._outputs(real_out, fake_out)
 
     def generator_loss(self, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         fake = self._fakes(cond, real)
-        real_out = self.task.discriminate(self.d, cond, real) if self.loss.g_needs_real else None
-        g_gan = self.loss.g_loss(self.task.discriminate(self.d, cond, fake), real_out)
+        real_out = self.discriminate(cond, real) if self.loss.g_needs_real else None
+        g_gan = self.loss.g_loss(self.discriminate(cond, fake), real_out)
         recon = self.task.reconstruction_losses(fake, real)
         total = self.cfg.loss.gan_weight * g_gan + sum(self.task.weights[k] * v for k, v in recon.items())
         return total, {"g_loss": total, "g_gan": g_gan} | {f"g_{k}": v for k, v in recon.items()}
 
     def lazy_penalty(self, p: Penalty, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         fake = self._fakes(cond, real).detach() if p.uses_fakes else None
-        value = p.fn(partial(self.task.discriminate, self.d, cond), real, fake)
+        value = p.fn(partial(self.discriminate, cond), real, fake)
         return p.weight * p.interval * value, {f"d_{p.name}": value}
 
     def _outputs(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> Metrics:

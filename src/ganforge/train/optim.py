@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -21,9 +22,14 @@ class NetOptimizer:
     """One network's optimiser, its inverse-time learning-rate decay (Keras `decay`; identity when
     `lr_decay` is 0) and gradient clipping (Keras `clipvalue`)."""
 
-    def __init__(self, net: nn.Module, o: OptimConfig):
+    def __init__(self, net: nn.Module, o: OptimConfig, lazy_ratio: float = 1.0):
+        """`lazy_ratio` < 1 (lazy regularisation phases) scales the learning rate and raises the momentum
+        factors to that power, as StyleGAN2 does, so the extra steps leave the dynamics as they were."""
         self.params = list(net.parameters())
         self.clip_value = o.clip_value
+        if lazy_ratio != 1.0:
+            r = lazy_ratio
+            o = replace(o, lr=o.lr * r, beta1=o.beta1**r, beta2=o.beta2**r, rho=o.rho**r)
         self.optimizer = OPTIMIZERS.get(o.name)(self.params, o)
         decay = o.lr_decay
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: 1.0 / (1.0 + decay * step))
@@ -31,8 +37,11 @@ class NetOptimizer:
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
-    def step(self) -> None:
+    def step(self) -> torch.Tensor:
+        """Clip, step, advance the schedule; returns the gradients' total norm before clipping (on the device)."""
+        norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
         if self.clip_value > 0:
             nn.utils.clip_grad_value_(self.params, self.clip_value)
         self.optimizer.step()
         self.schedule.step()
+        return norm

@@ -8,6 +8,7 @@ task (`Family.task`); the objective (`objective.py`) and the loop (`loop.py`) ow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ class Task:
     def generate(self, g: nn.Module, cond: Any, n: int, device: torch.device) -> torch.Tensor:
         raise NotImplementedError
 
-    def discriminate(self, d: nn.Module, cond: Any, images: torch.Tensor) -> torch.Tensor:
+    def discriminate(self, d: Callable[[torch.Tensor], torch.Tensor], cond: Any, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -71,7 +72,7 @@ class UnconditionalTask(Task):
     def generate(self, g: nn.Module, cond: None, n: int, device: torch.device) -> torch.Tensor:
         return g(self.noise(self.cfg, n, device=device))
 
-    def discriminate(self, d: nn.Module, cond: None, images: torch.Tensor) -> torch.Tensor:
+    def discriminate(self, d: Callable[[torch.Tensor], torch.Tensor], cond: None, images: torch.Tensor) -> torch.Tensor:
         return d(images)
 
     def fixed_inputs(self) -> torch.Tensor:
@@ -117,7 +118,9 @@ class PairedTask(Task):
     def generate(self, g: nn.Module, cond: torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
         return g(cond)
 
-    def discriminate(self, d: nn.Module, cond: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    def discriminate(
+        self, d: Callable[[torch.Tensor], torch.Tensor], cond: torch.Tensor, images: torch.Tensor
+    ) -> torch.Tensor:
         if self.cfg.model.d_conditional:
             return d(torch.cat([center_crop(cond, images.shape), images], dim=1))
         return d(images)

@@ -1,0 +1,94 @@
+"""What the discriminator sees: its inputs, reals and fakes alike, changed before it judges them.
+
+- DiffAugment (Zhao et al. 2020, "Differentiable augmentation for data-efficient GAN training"):
+  `data.diffaugment=color,translation,cutout`. Random, differentiable changes on the device, in both
+  phases, so that G's gradient passes through them and D cannot memorise a small data set:
+  `color` shifts brightness by U(-0.5, 0.5), scales saturation by U(0, 2) and contrast by U(0.5, 1.5);
+  `translation` shifts by up to 1/8 of the image each way, filling with zeros; `cutout` zeroes a square
+  half the image's side at a random place.
+- Instance noise (Sonderby et al. 2016; Arjovsky and Bottou 2017): `loss.instance_noise` is the standard
+  deviation of Gaussian noise added to D's inputs, falling linearly to 0 over `loss.instance_noise_steps`
+  (the whole run when 0), so that the real and fake distributions overlap early on.
+
+For a conditional D the change applies to the (input, image) pair as one, so the pair stays aligned.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..config import Config
+from ..errors import UserError
+
+
+def _color(x: torch.Tensor) -> torch.Tensor:
+    n = x.shape[0]
+    shape = (n, 1, 1, 1)
+    x = x + (torch.rand(shape, device=x.device, dtype=x.dtype) - 0.5)
+    mean = x.mean(dim=1, keepdim=True)
+    x = (x - mean) * (torch.rand(shape, device=x.device, dtype=x.dtype) * 2) + mean
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * (torch.rand(shape, device=x.device, dtype=x.dtype) + 0.5) + mean
+
+
+def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+    n, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    dy = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)
+    dx = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
+    rows = (torch.arange(h, device=x.device).view(1, h, 1) - dy).expand(n, h, w)  # where each pixel comes from
+    cols = (torch.arange(w, device=x.device).view(1, 1, w) - dx).expand(n, h, w)
+    padded = F.pad(x, (1, 1, 1, 1))  # a border of zeros to point at
+    rows, cols = (rows + 1).clamp(0, h + 1), (cols + 1).clamp(0, w + 1)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1)
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    n, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device)
+    cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    inside = (rows - cy + ch // 2 >= 0) & (rows - cy + ch // 2 < ch) & (cols - cx + cw // 2 >= 0)
+    inside &= cols - cx + cw // 2 < cw
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+AUGMENTATIONS = {"color": _color, "translation": _translation, "cutout": _cutout}
+
+
+def parse_diffaugment(spec: str) -> list[str]:
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise UserError(
+                f"data.diffaugment: unknown {name!r}; use any of {', '.join(AUGMENTATIONS)}, comma-separated"
+            )
+    return names
+
+
+class DInputs:
+    """D's inputs, augmented and noised as the config says; the identity when both are off."""
+
+    def __init__(self, cfg: Config):
+        self.augmentations = [AUGMENTATIONS[name] for name in parse_diffaugment(cfg.data.diffaugment)]
+        self.noise = cfg.loss.instance_noise
+        self.noise_steps = cfg.loss.instance_noise_steps
+        if self.noise < 0:
+            raise UserError(f"loss.instance_noise={self.noise} must not be negative; 0.1 is a usual start")
+        self.step, self.total_steps = 0, 1
+
+    @property
+    def noise_std(self) -> float:
+        """The instance noise's standard deviation at the current step."""
+        span = self.noise_steps or self.total_steps
+        return self.noise * max(0.0, 1.0 - self.step / max(span, 1))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for augment in self.augmentations:
+            x = augment(x)
+        std = self.noise_std
+        return x + torch.randn_like(x) * std if std > 0 else x

@@ -1,0 +1,49 @@
+"""An exponential moving average of G's weights (StyleGAN2-ADA's G_ema), as a hook.
+
+`train.ema` is the half-life in images: after each G step, G_ema = G + beta (G_ema - G) with
+beta = 0.5 ** (batch_size / half_life), so an image's worth of training fades to half after `train.ema`
+more images. Early on the half-life is at most `train.ema_rampup` times the images seen, so that the
+average soon forgets the random start. Buffers (BatchNorm's running statistics) are copied from G. The
+copy is saved as `g_ema` and, when on, is what the sample grids, `sample`, `translate` and `evaluate` run.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+import torch
+
+from .hooks import HOOKS, Hook
+from .objective import Phase
+from .state import unwrap
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+
+class EMA(Hook):
+    def __init__(self, trainer: Trainer):
+        self.trainer, self.g = trainer, unwrap(trainer.g)
+        self.ema = copy.deepcopy(self.g).requires_grad_(False)
+
+    def beta(self, images_seen: int) -> float:
+        t = self.trainer.cfg.train
+        half_life = min(t.ema, images_seen * t.ema_rampup) if t.ema_rampup > 0 else t.ema
+        return 0.5 ** (t.batch_size / max(half_life, 1e-8))
+
+    @torch.no_grad()
+    def after_phase(self, phase: Phase) -> None:
+        if phase.net != "g":
+            return
+        beta = self.beta((self.trainer.progress.step + 1) * self.trainer.cfg.train.batch_size)
+        for averaged, current in zip(self.ema.parameters(), self.g.parameters(), strict=True):
+            averaged.lerp_(current, 1.0 - beta)
+        for averaged, current in zip(self.ema.buffers(), self.g.buffers(), strict=True):
+            averaged.copy_(current)
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"g_ema": self.ema}
+
+
+HOOKS.register("ema", lambda trainer: EMA(trainer) if trainer.cfg.train.ema > 0 else None)

@@ -1,0 +1,97 @@
+"""The hooks that watch a run: the diversity of its samples and its health events (train/health.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..jsonio import append_line, dumps, read_lines
+from ..metrics.diversity import DiversityProbe
+from .health import EVENT_KINDS, Event, detector_for
+from .hooks import HOOKS, Hook, Stop
+from .tasks import UnconditionalTask
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+PROBE_REALS = 1000
+
+
+class DiversityWatch(Hook):
+    """At each sample step, `health.diversity_samples` images from fixed noise, scored against the real
+    data (metrics/diversity.py); `diversity` and `ndb` go into that step's line of metrics.jsonl."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer, cfg = trainer, trainer.cfg
+        data = trainer.dataset
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.train.seed))
+        reals = torch.stack([data[int(i)] for i in order[:PROBE_REALS]])
+        self.probe = DiversityProbe(reals, seed=cfg.train.seed)
+        noise_stream = torch.Generator().manual_seed(cfg.train.seed + 1)
+        self.noise = UnconditionalTask.noise(cfg, cfg.health.diversity_samples, noise_stream)
+
+    def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
+        t = self.trainer
+        if step % t.cfg.train.sample_every and step != t.total_steps:
+            return
+        images = t.contract.run(t.networks[t.contract.weights], self.noise)
+        if bool(torch.isfinite(images).all()):
+            t.monitor.record({k: torch.tensor(v) for k, v in self.probe(images).items()})
+
+
+def _diversity_watch(trainer: Trainer) -> DiversityWatch | None:
+    cfg = trainer.cfg
+    if cfg.task != "unconditional" or cfg.health.diversity_samples <= 0 or len(trainer.dataset) < 40:
+        return None
+    return DiversityWatch(trainer)
+
+
+class HealthWatch(Hook):
+    """Feeds each metrics line to the detector; events go to events.jsonl and above the progress bar, and
+    those in `health.stop_on` (always `nonfinite`) stop the run. A NaN is found on the device at every
+    step (no read-back), so the event names the first step that had one."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer, cfg = trainer, trainer.cfg
+        self.detector = detector_for(cfg)
+        self.stop_on = {"nonfinite"} | {k.strip() for k in cfg.health.stop_on.split(",") if k.strip()}
+        self.path = trainer.run_dir / "events.jsonl"
+        self.first_bad = torch.tensor(-1, device=trainer.device)
+
+    def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
+        if metrics:
+            bad = ~torch.isfinite(torch.stack([v.float() for v in metrics.values()])).all()
+            self.first_bad = torch.where(bad & (self.first_bad < 0), step, self.first_bad)
+
+    def after_log(self, step: int, row: dict[str, Any] | None) -> None:
+        for event in self.detector.feed(row) if row else []:
+            if event.kind == "nonfinite" and int(self.first_bad) >= 0:
+                event.message += f" (first at step {int(self.first_bad)})"
+            self.emit(event)
+
+    def on_stop(self, stop: Stop) -> None:
+        if stop.kind == "nonfinite" and "nonfinite" not in self.detector.active:
+            self.emit(Event(self.trainer.progress.step, "nonfinite", stop.message, "", {}), stopping=False)
+
+    def emit(self, event: Event, stopping: bool = True) -> None:
+        append_line(self.path, event.to_dict())
+        self.trainer.monitor.note(event.line())
+        if stopping and event.kind in self.stop_on:
+            self.trainer.request_stop(Stop(event.kind, event.line(), save=event.kind != "nonfinite"))
+
+    def state_dict(self) -> dict:
+        return {"step": self.trainer.progress.step, "detector": self.detector.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the detector, and drop the events that the resumed run will find again."""
+        self.detector.load_state_dict(state["detector"])
+        kept = [e for e in read_lines(self.path) if e["step"] <= state["step"]]
+        if self.path.exists():
+            self.path.write_text("".join(dumps(e) + "\n" for e in kept))
+
+
+HOOKS.register("diversity", _diversity_watch)
+HOOKS.register("health", HealthWatch)
+
+__all__ = ["EVENT_KINDS", "DiversityWatch", "HealthWatch"]
