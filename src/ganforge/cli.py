@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import UserError, one_line
+from .errors import TrainingStopped, UserError, one_line
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +46,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="a seed-002 model_configs.json: U-Net arguments and loss weights (see README)",
     )
+    p.add_argument(
+        "--stop-on",
+        metavar="EVENTS",
+        help="stop training at these health events, comma-separated, e.g. mode_collapse,d_wins "
+        "(health.stop_on; nonfinite always stops)",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
 
@@ -56,7 +62,18 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         ignored = [
             f
-            for f in ("config", "data", "image_size", "batch_size", "out", "device", "seed", "degrade", "model_configs")
+            for f in (
+                "config",
+                "data",
+                "image_size",
+                "batch_size",
+                "out",
+                "device",
+                "seed",
+                "degrade",
+                "model_configs",
+                "stop_on",
+            )  # fmt: skip
             if getattr(a, f) is not None
         ] + (["set"] if a.overrides else [])
         if ignored:
@@ -78,7 +95,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             seed=a.seed,
             degrade=a.degrade,
             model_configs=a.model_configs,
-            overrides=a.overrides,
+            overrides=a.overrides + ([f"health.stop_on={a.stop_on}"] if a.stop_on else []),
             quiet=a.quiet,
         )
     print(f"samples:    {run.latest_grid()}")
@@ -133,6 +150,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     results = evaluate_run(load(a.run_dir, device=a.device), data=a.data, split=a.split)
     print(format_table(results))
     print(f"saved {save_results(results, out)}")
+    return 0
+
+
+def cmd_health(a: argparse.Namespace) -> int:
+    from .jsonio import dumps
+    from .report.health import format_report, health_report
+
+    report = health_report(a.run_dir)
+    print(dumps(report, indent=2) if a.json else format_report(report))
     return 0
 
 
@@ -210,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSON file for the results (default: RUN_DIR/eval_SPLIT.json)")
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("health", help="a verdict on a run's training (also while it trains), with its events")
+    p.add_argument("run_dir")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     sub.add_parser("presets", help="list the presets")
 
     p = sub.add_parser("info", help="the resolved config and the networks of a preset, config or run")
@@ -223,6 +253,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "translate": cmd_translate,
     "evaluate": cmd_evaluate,
+    "health": cmd_health,
     "presets": cmd_presets,
     "info": cmd_info,
 }
@@ -235,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"ganforge: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except TrainingStopped as e:
+        print(f"ganforge: stopped: {one_line(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as e:
         print(f"ganforge: {e}" if str(e) else "ganforge: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,77 @@
+"""`ganforge health RUN_DIR`: a verdict on any run, in the seeds' terms, from its metrics and events.
+
+It reads what the run wrote so far, so it works on a run still training; a run without events.jsonl
+(made before training health existed) has its events found again from metrics.jsonl by the same detector.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..jsonio import read_lines
+from ..losses import ADVERSARIAL_LOSSES
+from ..train.health import recon_key, replay
+from ..train.run_dir import open_run
+
+LAST = 5  # metrics lines that make "now"
+
+
+def _mean(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+    return sum(values) / len(values) if values else None
+
+
+def health_report(run_dir: str | Path) -> dict[str, Any]:
+    path, cfg = open_run(run_dir)
+    rows = read_lines(path / "metrics.jsonl")
+    logged = path / "events.jsonl"
+    events = read_lines(logged) if logged.exists() else [e.to_dict() for e in replay(cfg, rows)]
+    report: dict[str, Any] = {"run": str(path), "step": rows[-1]["step"] if rows else 0, "events": events}
+    if not rows:
+        report["verdict"] = ["no metrics yet: the run has not logged a line"]
+        return report
+    chance = ADVERSARIAL_LOSSES.get(cfg.loss.gan).chance
+    now, start = rows[-LAST:], rows[:LAST]
+    d, g = _mean(now, "d_loss"), _mean(now, "g_gan")
+    report.update({"d_loss": d, "g_gan": g, "chance": chance})
+    verdict = []
+    if chance is not None and d is not None and g is not None:
+        verdict.append(_balance(d, g, chance))
+    key = recon_key(cfg)
+    if key and _mean(start, key) is not None:
+        first, last = _mean(start, key), _mean(now, key)
+        report["reconstruction"] = {"key": key, "first": first, "last": last}
+        trend = "is falling, as it should" if last < first * 0.98 else "is not falling"
+        verdict.append(f"{key} {trend}: {first:.4f} at the start, {last:.4f} now")
+    diversity = [r["diversity"] for r in rows if isinstance(r.get("diversity"), (int, float))]
+    if diversity:
+        report["diversity"] = diversity[-1]
+        state = "collapsing" if diversity[-1] < cfg.health.collapse_below else "not collapsing"
+        verdict.append(
+            f"{state}: diversity {diversity[-1]:.2f} at the last sample step (1 = as varied as the real images, "
+            f"below {cfg.health.collapse_below:g} = mode collapse)"
+        )
+    kinds = sorted({e["kind"] for e in events})
+    verdict.append(f"events: {', '.join(kinds)}" if kinds else "no health events")
+    report["verdict"] = verdict
+    return report
+
+
+def _balance(d: float, g: float, chance: float) -> str:
+    """Seed 000's reading: log 2 = 0.69 is D's loss at chance; far below it, that network dominates."""
+    if d < chance / 3 and g > chance:
+        who = "D is winning: it tells reals from fakes easily and G learns little"
+    elif g < chance / 3 and d > chance:
+        who = "G is winning: D cannot tell its fakes from reals"
+    else:
+        who = "neither network has won"
+    return f"{who} (D loss {d:.3f}, G adversarial loss {g:.3f}, chance log 2 = {chance:.2f})"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"{report['run']} at step {report['step']}"]
+    lines += [f"  {line}" for line in report["verdict"]]
+    for e in report["events"]:
+        lines.append(f"  [{e.get('kind')}] step {e.get('step')}: {e.get('message')}; {e.get('advice')}")
+    return "\n".join(lines)
