@@ -59,9 +59,16 @@ def test_bce_at_chance_is_log_2_and_only_bce_is_logistic():
     assert loss.d_loss(zeros, zeros)["d_loss"].item() == pytest.approx(math.log(2))
     assert loss.g_loss(zeros).item() == pytest.approx(math.log(2)) == loss.chance
     assert loss.logistic
-    for name in ("lsgan", "hinge"):
+    lsgan = ADVERSARIAL_LOSSES.get("lsgan")(LossConfig())
+    halves = torch.zeros(4, 1) + 0.5  # D can't tell: 1/2 everywhere
+    assert lsgan.d_loss(halves, halves)["d_loss"].item() == pytest.approx(0.25) == lsgan.chance
+    assert lsgan.g_loss(halves).item() == pytest.approx(0.25) and not lsgan.logistic
+    for name in ("hinge", "wgan-gp"):
         other = ADVERSARIAL_LOSSES.get(name)
         assert not other.logistic and other.chance is None
+    smoothed = ADVERSARIAL_LOSSES.get("bce")(LossConfig(label_smoothing=0.1))
+    sure = smoothed.d_loss(torch.full((4, 1), math.log(9)), torch.full((4, 1), -50.0))["d_loss"]  # D(x) = 0.9
+    assert sure.item() == pytest.approx(smoothed.d_floor, rel=1e-4)  # the least D's loss can be
 
 
 def test_unknown_loss_names_the_key():

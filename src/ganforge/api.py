@@ -40,6 +40,7 @@ def resolve_config(
     seed: int | None = None,
     degrade: str | list[str] | None = None,
     model_configs: str | Path | None = None,
+    stop_on: str | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
 ) -> Config:
     """A preset, file or dict, with the common options and `key=value` overrides applied on top.
@@ -62,6 +63,7 @@ def resolve_config(
         "train.device": device,
         "train.seed": seed,
         "data.degrade": ",".join([degrade] if isinstance(degrade, str) else degrade) if degrade else None,
+        "health.stop_on": stop_on,
     }
     items: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     if isinstance(overrides, list):
@@ -82,15 +84,17 @@ def train(
     """Train a GAN and return its run; `options` are those of `resolve_config`.
 
     With `resume=RUN_DIR` the run goes on from its latest checkpoint with its own config; `steps` or
-    `epochs` may raise the total.
+    `epochs` may raise the total, and `stop_on` set the health events that stop it.
     """
     if resume is not None:
         run_dir, cfg = open_run(resume)
-        steps, epochs = options.get("steps"), options.get("epochs")
+        steps, epochs, stop_on = options.get("steps"), options.get("epochs"), options.get("stop_on")
         if steps is not None:
             cfg = apply_overrides(cfg, {"train.steps": steps, "train.epochs": 0})
         if epochs is not None:
             cfg = apply_overrides(cfg, {"train.epochs": epochs})
+        if stop_on is not None:
+            cfg = apply_overrides(cfg, {"health.stop_on": stop_on})
         cfg.save(run_dir / "config.json")
         return Trainer(cfg, run_dir, resume=True, quiet=quiet).fit()
     cfg = resolve_config(config, **options)

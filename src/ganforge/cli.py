@@ -72,16 +72,15 @@ def cmd_train(a: argparse.Namespace) -> int:
                 "seed",
                 "degrade",
                 "model_configs",
-                "stop_on",
             )  # fmt: skip
             if getattr(a, f) is not None
         ] + (["set"] if a.overrides else [])
         if ignored:
             raise UserError(
                 f"--resume continues a run with its own config; drop {', '.join(ignored)} "
-                "(only --steps/--epochs may change)"
+                "(only --steps/--epochs and --stop-on may change)"
             )
-        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, quiet=a.quiet)
+        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, stop_on=a.stop_on, quiet=a.quiet)
     else:
         run = train(
             a.config or "dcgan-mnist",
@@ -95,7 +94,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             seed=a.seed,
             degrade=a.degrade,
             model_configs=a.model_configs,
-            overrides=a.overrides + ([f"health.stop_on={a.stop_on}"] if a.stop_on else []),
+            stop_on=a.stop_on,
+            overrides=a.overrides,
             quiet=a.quiet,
         )
     print(f"samples:    {run.latest_grid()}")

@@ -139,8 +139,8 @@ class HealthConfig:
     stop_on: str = ""  # events that stop training, comma-separated (nonfinite always stops)
     window: int = option(200, positive=True)  # steps over which a condition must hold
     warmup: int = 500  # steps before d_wins, g_wins, recon_stalled, grad_vanishing, mode_collapse are judged
-    d_wins_below: float = 0.1  # D's loss below this for the window (logistic loss), while G's climbs
-    g_wins_below: float = 0.1  # G's adversarial loss below this for the window, while D's climbs
+    d_wins_below: float = 0.15  # D's loss below this fraction of its chance level (0.10 for bce), G's climbing
+    g_wins_below: float = 0.15  # G's adversarial loss below this fraction of the chance level, D's climbing
     recon_stall: float = 0.005  # the reconstruction loss fell by less than this fraction over a window
     grad_vanishing_below: float = 1e-5  # G's gradient norm below this for the window
     grad_exploding_above: float = 1e3  # a gradient norm above this

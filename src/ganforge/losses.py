@@ -35,7 +35,9 @@ class AdversarialLoss:
     `logistic`: the outputs are logits, so sigmoid(output) is D's probability that an image is real and
     the metrics D(x), D(G(z)) are probabilities; otherwise the mean raw scores are logged.
     `chance`: the value of D's loss and of G's adversarial loss when D cannot tell reals from fakes (the
-    reference line of the loss plot), or None.
+    reference line of the loss plot; health's d_wins and g_wins are judged against it), or None where the
+    two networks' losses have no common reference (hinge, wgan-gp).
+    `d_floor`: the least D's loss can be (above 0 when label smoothing keeps the real target below 1).
     `g_needs_real`: G's loss also needs D's outputs on the real batch (relativistic losses).
     `d_steps`: D steps per G step when `train.d_steps` is 0 (WGAN's n_critic).
     """
@@ -49,6 +51,10 @@ class AdversarialLoss:
     def __init__(self, cfg: LossConfig):
         self.cfg = cfg
         self.real_label = 1.0 - cfg.label_smoothing
+
+    @property
+    def d_floor(self) -> float:
+        return 0.0
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """{"d_loss": the loss to minimise, and its parts by name}."""
@@ -74,24 +80,32 @@ class BCELoss(AdversarialLoss):
 
     smoothable = True
 
-    def d_parts(self, real, fake):
+    @property
+    def d_floor(self) -> float:
+        """Half the real part's least value, the entropy of the target t: 0 without smoothing."""
+        t = self.real_label
+        return 0.0 if t >= 1 else -0.5 * (t * math.log(t) + (1 - t) * math.log(1 - t))
+
+    def d_parts(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.real_label  # cross-entropy with target t: t * softplus(-x) + (1 - t) * softplus(x)
         return (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean(), F.softplus(fake).mean()
 
-    def g_loss(self, fake, real=None):
+    def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return F.softplus(-fake.float()).mean()
 
 
 @ADVERSARIAL_LOSSES.register("lsgan")
 class LeastSquaresLoss(AdversarialLoss):
-    """Least squares (Mao et al. 2017): reals to 1, fakes to 0; G pulls its fakes to 1."""
+    """Least squares (Mao et al. 2017): reals to 1, fakes to 0; G pulls its fakes to 1. At chance D outputs
+    1/2 everywhere and both losses are 1/4."""
 
+    chance = 0.25
     smoothable = True
 
-    def d_parts(self, real, fake):
+    def d_parts(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return ((real - self.real_label) ** 2).mean(), (fake**2).mean()
 
-    def g_loss(self, fake, real=None):
+    def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return ((fake.float() - 1) ** 2).mean()
 
 
@@ -99,10 +113,10 @@ class LeastSquaresLoss(AdversarialLoss):
 class HingeLoss(AdversarialLoss):
     """Hinge (Lim and Ye 2017, Miyato et al. 2018): D pushes reals above 1 and fakes below -1; G raises D(G(z))."""
 
-    def d_parts(self, real, fake):
+    def d_parts(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return F.relu(1 - real).mean(), F.relu(1 + fake).mean()
 
-    def g_loss(self, fake, real=None):
+    def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return -fake.float().mean()
 
 
@@ -114,11 +128,11 @@ class WassersteinLoss(AdversarialLoss):
 
     d_steps = 5
 
-    def d_loss(self, real, fake):
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         real_part, fake_part = -real.float().mean(), fake.float().mean()
         return {"d_loss": real_part + fake_part, "d_loss_real": real_part, "d_loss_fake": fake_part}
 
-    def g_loss(self, fake, real=None):
+    def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return -fake.float().mean()
 
 
@@ -131,10 +145,10 @@ class RelativisticPairingLoss(AdversarialLoss):
     chance = math.log(2)
     g_needs_real = True
 
-    def d_loss(self, real, fake):
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"d_loss": F.softplus(fake.float() - real.float()).mean()}
 
-    def g_loss(self, fake, real=None):
+    def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return F.softplus(real.float() - fake.float()).mean()
 
 
@@ -185,23 +199,24 @@ class Penalty:
 
 
 PENALTIES: Registry[Callable[[Config], Penalty | None]] = Registry("penalty")
+Discriminate = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _input_gradients(discriminate: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def _input_gradients(discriminate: Discriminate, x: torch.Tensor) -> torch.Tensor:
     """d(sum of D's outputs)/d(input) per image, flattened, with a graph for the penalty's own gradient."""
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminate(x).float().sum(), x, create_graph=True)
     return grad.flatten(1)
 
 
-def gradient_penalty(discriminate, real: torch.Tensor, fake: torch.Tensor | None) -> torch.Tensor:
+def gradient_penalty(discriminate: Discriminate, real: torch.Tensor, fake: torch.Tensor | None) -> torch.Tensor:
     """E[(|grad D(x)| - 1)^2] at x on the segment between a real and a fake (Gulrajani et al. 2017)."""
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     grad = _input_gradients(discriminate, eps * real + (1 - eps) * fake)
     return ((grad.norm(dim=1) - 1) ** 2).mean()
 
 
-def zero_centred_penalty(discriminate, images: torch.Tensor) -> torch.Tensor:
+def zero_centred_penalty(discriminate: Discriminate, images: torch.Tensor) -> torch.Tensor:
     """1/2 E|grad D(x)|^2: R1 on reals, R2 on fakes (Mescheder et al. 2018); the weight is gamma."""
     return 0.5 * _input_gradients(discriminate, images).square().sum(dim=1).mean()
 

@@ -76,3 +76,10 @@ def test_init_schemes(scheme):
     else:
         fan_in, fan_out = w.shape[1] * 16, w.shape[0] * 16
         assert abs(w.abs().max().item() - (6 / (fan_in + fan_out)) ** 0.5) < 0.01
+
+
+def test_the_discriminator_heads_keep_their_layout_whatever_the_dropout():
+    """Checkpoints of 0.1 name D's last layer head.2 (dcgan-128) and net.7 (dcgan-mnist)."""
+    for dropout in (0.0, 0.4):
+        assert set(Discriminator128(3, 8, 0.2, dropout).head.state_dict()) == {"2.weight", "2.bias"}
+    assert {"net.7.weight", "net.7.bias"} <= set(MnistDiscriminator(1, 8).state_dict())

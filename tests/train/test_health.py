@@ -132,3 +132,18 @@ def test_health_of_a_paired_run_reads_l1_and_refuses_bad_events(capsys, tmp_path
     assert_one_line_error(code, err, "mode_colapse", "mode_collapse")
     code, _, err = run_cli(capsys, "health", tmp_path / "nothing")
     assert_one_line_error(code, err, "nothing")
+
+
+def test_weights_gone_bad_between_log_lines_are_never_written(capsys, tmp_path):
+    """Logging every 50 steps, checkpoints every 3: the step-3 checkpoint and grid are refused, the run
+    stops there with the event, and step 0's checkpoint is what remains."""
+    out = tmp_path / "nan"
+    over = ["model.width=16", "loss.gan=lsgan", "train.g_optim.lr=1e6", "train.d_optim.lr=1e6", "train.log_every=50"]
+    over += ["train.checkpoint_every=3", "train.sample_every=3"]
+    code, _, err = run_cli(capsys, "train", "dcgan-mnist", "--steps", "100", "--out", out, "--quiet", *sets(over))
+    assert code == 1 and err.startswith("ganforge: stopped: [nonfinite] step 3")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest.pt"]
+    assert not (out / "samples").exists() or not list((out / "samples").iterdir())
+    assert torch.load(out / "checkpoints" / "latest.pt", weights_only=True)["step"] == 0
+    events = strict_json_lines(out / "events.jsonl")
+    assert [(e["kind"], e["step"]) for e in events] == [("nonfinite", 3)] and "first at step 1" in events[0]["message"]

@@ -30,7 +30,7 @@ HEALTHY = dict(
 
 def feed(lines, overrides=(), recon=None, chance=CHANCE):
     cfg = resolve_config("dcgan", overrides=["health.warmup=100", *overrides])
-    detector = Detector(cfg, chance, recon)
+    detector = Detector(cfg, chance, 0.0, recon)
     return [event for line in lines for event in detector.feed(line)]
 
 

@@ -118,7 +118,7 @@ def test_runs_written_before_version_2_still_load_and_resume(tmp_path):
     cfg["model"] = V1_MODEL
     (run / "config.json").write_text(json.dumps(cfg))
     ckpt = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
-    for key in ("progress", "monitor"):
+    for key in ("progress", "monitor", "health"):
         del ckpt[key]
     torch.save(ckpt, run / "checkpoints" / "latest.pt")
 

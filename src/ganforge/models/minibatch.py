@@ -54,7 +54,7 @@ class MinibatchDiscrimination(nn.Module):
 
 
 def discriminator_head(
-    channels: int, side: int, minibatch_std: bool, kernels: int, conv_last: bool = False, dropout: float = 0.0
+    channels: int, side: int, minibatch_std: bool, kernels: int, conv_last: bool = False, dropout: float | None = None
 ) -> list[nn.Module]:
     """D's last layers on features (N, channels, side, side): one logit per image.
 
@@ -69,7 +69,7 @@ def discriminator_head(
         return [*layers, nn.Conv2d(channels, 1, side, bias=False), nn.Flatten()]
     features = channels * side * side
     layers.append(nn.Flatten())
-    if dropout:
+    if dropout is not None:
         layers.append(nn.Dropout(dropout))
     if kernels:
         layers.append(MinibatchDiscrimination(features, kernels))

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..config import HealthConfig
 from ..jsonio import read_lines
-from ..losses import ADVERSARIAL_LOSSES
-from ..train.health import recon_key, replay
+from ..losses import build_adversarial_loss
+from ..train.health import events_from_metrics, recon_key
 from ..train.run_dir import open_run
 
 LAST = 5  # metrics lines that make "now"
@@ -26,18 +27,18 @@ def health_report(run_dir: str | Path) -> dict[str, Any]:
     path, cfg = open_run(run_dir)
     rows = read_lines(path / "metrics.jsonl")
     logged = path / "events.jsonl"
-    events = read_lines(logged) if logged.exists() else [e.to_dict() for e in replay(cfg, rows)]
+    events = read_lines(logged) if logged.exists() else [e.to_dict() for e in events_from_metrics(cfg, rows)]
     report: dict[str, Any] = {"run": str(path), "step": rows[-1]["step"] if rows else 0, "events": events}
     if not rows:
         report["verdict"] = ["no metrics yet: the run has not logged a line"]
         return report
-    chance = ADVERSARIAL_LOSSES.get(cfg.loss.gan).chance
+    loss = build_adversarial_loss(cfg)
     now, start = rows[-LAST:], rows[:LAST]
     d, g = _mean(now, "d_loss"), _mean(now, "g_gan")
-    report.update({"d_loss": d, "g_gan": g, "chance": chance})
+    report.update({"d_loss": d, "g_gan": g, "chance": loss.chance})
     verdict = []
-    if chance is not None and d is not None and g is not None:
-        verdict.append(_balance(d, g, chance))
+    if loss.chance is not None and d is not None and g is not None:
+        verdict.append(_balance(d, g, loss.chance, loss.d_floor, cfg.health))
     key = recon_key(cfg)
     if key and _mean(start, key) is not None:
         first, last = _mean(start, key), _mean(now, key)
@@ -58,11 +59,12 @@ def health_report(run_dir: str | Path) -> dict[str, Any]:
     return report
 
 
-def _balance(d: float, g: float, chance: float) -> str:
-    """Seed 000's reading: log 2 = 0.69 is D's loss at chance; far below it, that network dominates."""
-    if d < chance / 3 and g > chance:
+def _balance(d: float, g: float, chance: float, floor: float, h: HealthConfig) -> str:
+    """Seed 000's reading: log 2 = 0.69 is D's loss at chance; far below it, that network dominates (with
+    the thresholds of the d_wins and g_wins events)."""
+    if d < floor + h.d_wins_below * (chance - floor) and g > chance:
         who = "D is winning: it tells reals from fakes easily and G learns little"
-    elif g < chance / 3 and d > chance:
+    elif g < h.g_wins_below * chance and d > chance:
         who = "G is winning: D cannot tell its fakes from reals"
     else:
         who = "neither network has won"

@@ -22,14 +22,21 @@ from ..config import Config
 from ..errors import UserError
 
 
-def _color(x: torch.Tensor) -> torch.Tensor:
-    n = x.shape[0]
-    shape = (n, 1, 1, 1)
-    x = x + (torch.rand(shape, device=x.device, dtype=x.dtype) - 0.5)
-    mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (torch.rand(shape, device=x.device, dtype=x.dtype) * 2) + mean
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (torch.rand(shape, device=x.device, dtype=x.dtype) + 0.5) + mean
+def _color(x: torch.Tensor, groups: list[int]) -> torch.Tensor:
+    """Brightness, saturation and contrast, the same draws for each image of a conditional pair (the
+    channel `groups`), each image's means taken over its own channels."""
+    shape = (x.shape[0], 1, 1, 1)
+    brightness = torch.rand(shape, device=x.device, dtype=x.dtype) - 0.5
+    saturation = torch.rand(shape, device=x.device, dtype=x.dtype) * 2
+    contrast = torch.rand(shape, device=x.device, dtype=x.dtype) + 0.5
+    out = []
+    for part in x.split(groups, dim=1):
+        part = part + brightness
+        mean = part.mean(dim=1, keepdim=True)
+        part = (part - mean) * saturation + mean
+        mean = part.mean(dim=(1, 2, 3), keepdim=True)
+        out.append((part - mean) * contrast + mean)
+    return torch.cat(out, dim=1)
 
 
 def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
@@ -58,6 +65,7 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
 
 
 AUGMENTATIONS = {"color": _color, "translation": _translation, "cutout": _cutout}
+PER_IMAGE = {"color"}  # needs to know where one image of a conditional pair ends
 
 
 def parse_diffaugment(spec: str) -> list[str]:
@@ -74,7 +82,9 @@ class DInputs:
     """D's inputs, augmented and noised as the config says; the identity when both are off."""
 
     def __init__(self, cfg: Config):
-        self.augmentations = [AUGMENTATIONS[name] for name in parse_diffaugment(cfg.data.diffaugment)]
+        self.names = parse_diffaugment(cfg.data.diffaugment)
+        paired = cfg.task == "paired" and getattr(cfg.model, "d_conditional", False)
+        self.groups = [cfg.data.in_channels, cfg.data.channels] if paired else [cfg.data.channels]
         self.noise = cfg.loss.instance_noise
         self.noise_steps = cfg.loss.instance_noise_steps
         if self.noise < 0:
@@ -88,7 +98,8 @@ class DInputs:
         return self.noise * max(0.0, 1.0 - self.step / max(span, 1))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        for augment in self.augmentations:
-            x = augment(x)
+        groups = self.groups if sum(self.groups) == x.shape[1] else [x.shape[1]]
+        for name in self.names:
+            x = AUGMENTATIONS[name](x, groups) if name in PER_IMAGE else AUGMENTATIONS[name](x)
         std = self.noise_std
         return x + torch.randn_like(x) * std if std > 0 else x

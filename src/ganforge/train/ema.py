@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 
 class EMA(Hook):
+    """Keeps `g_ema` (see the module doc); `beta(images_seen)` is the weight of the past at a step."""
+
     def __init__(self, trainer: Trainer):
         self.trainer, self.g = trainer, unwrap(trainer.g)
         self.ema = copy.deepcopy(self.g).requires_grad_(False)

@@ -3,8 +3,10 @@
 A `Detector` reads the lines of metrics.jsonl one by one and reports events, each once when its condition
 starts to hold (again after it has cleared). Kinds (fixed names, for scripts):
 
-- `d_wins`: a logistic loss's D loss stays below `health.d_wins_below` for `health.window` steps while G's
-  adversarial loss climbs (seed 000: a loss far below log 2 = 0.69 means that network dominates).
+- `d_wins`: D's loss stays below `health.d_wins_below` of its chance level (log 2 = 0.69 for bce, 1/4 for
+  lsgan; above the floor that label smoothing sets) for `health.window` steps while G's adversarial loss
+  climbs (seed 000: a loss far below log 2 means that network dominates). Losses without a chance level
+  shared by both networks (hinge, wgan-gp) have no d_wins or g_wins.
 - `g_wins`: the reverse.
 - `recon_stalled`: a paired model's reconstruction loss (gen_l1_loss in seed 000) fell by less than
   `health.recon_stall` of itself over the last window.
@@ -14,7 +16,8 @@ starts to hold (again after it has cleared). Kinds (fixed names, for scripts):
 - `mode_collapse`: the generated images' diversity (metrics/diversity.py) below `health.collapse_below`
   at `health.collapse_checks` sample steps in a row (seed 004: G settles on one class).
 
-Apart from `nonfinite` and `grad_exploding`, nothing is judged before `health.warmup` steps. The same
+Apart from `nonfinite` and `grad_exploding`, nothing is judged before `health.warmup` steps, and a window
+spans at least three metrics lines (3 x `train.log_every` steps). The same
 detector runs during training (the `health` hook: events.jsonl, a line above the progress bar, and a stop
 for the kinds in `health.stop_on`) and afterwards over any run's metrics (`ganforge health`).
 """
@@ -77,8 +80,14 @@ def _climbs(values: list[float]) -> bool:
 
 
 class Detector:
-    def __init__(self, cfg: Config, chance: float | None, recon_key: str | None):
-        self.h, self.chance, self.recon_key = cfg.health, chance, recon_key
+    """Reads metrics lines in order; `feed` returns the events that start with each (see the module doc).
+
+    `chance` and `floor`: D's loss at chance and at its least (from the adversarial loss); `recon`: the
+    metric of the reconstruction loss to watch, if any."""
+
+    def __init__(self, cfg: Config, chance: float | None, floor: float, recon: str | None):
+        self.h, self.chance, self.floor, self.recon_key = cfg.health, chance, floor, recon
+        self.window = max(cfg.health.window, 3 * cfg.train.log_every)
         self.rows: list[dict] = []
         self.diversity: list[tuple[int, float]] = []
         self.active: set[str] = set()
@@ -86,7 +95,8 @@ class Detector:
     def feed(self, row: dict) -> list[Event]:
         """The events that start with this line of metrics."""
         step = row["step"]
-        self.rows = [r for r in self.rows if r["step"] > step - 2 * self.h.window] + [row]
+        row = {k: v for k, v in row.items() if k != "images_per_s"}  # a measure of the machine, not the run
+        self.rows = [r for r in self.rows if r["step"] > step - 2 * self.window] + [row]
         if isinstance(row.get("diversity"), (int, float)):
             self.diversity.append((step, row["diversity"]))
         found = self._conditions(row)
@@ -106,14 +116,14 @@ class Detector:
             found["grad_exploding"] = self._event(step, "grad_exploding", f"{text} > {h.grad_exploding_above:g}", high)
         if step < h.warmup or bad:
             return found
-        window = [r for r in self.rows if r["step"] > step - h.window]
-        spans = len(window) >= 3 and window[0]["step"] - (step - h.window) <= h.window / len(window) + 1
+        window = [r for r in self.rows if r["step"] > step - self.window]
+        spans = len(window) >= 3 and window[0]["step"] - (step - self.window) <= self.window / len(window) + 1
         if spans and self.chance is not None:
             found.update(self._balance(step, window))
         vanishing = _values(window, "grad_norm_G")
         if spans and len(vanishing) == len(window) and max(vanishing) < h.grad_vanishing_below:
             found["grad_vanishing"] = self._event(
-                step, "grad_vanishing", f"G's gradient norm below {h.grad_vanishing_below:g} for {h.window} steps",
+                step, "grad_vanishing", f"G's gradient norm below {h.grad_vanishing_below:g} for {self.window} steps",
                 {"grad_norm_G": vanishing[-1]},
             )  # fmt: skip
         if self.recon_key:
@@ -134,24 +144,26 @@ class Detector:
             return {}
         seen = {"d_loss": _mean(d), "g_gan": _mean(g)}
         h, chance = self.h, self.chance
-        if max(d) < h.d_wins_below and _climbs(g) and g[-1] > chance:
-            text = f"D's loss {seen['d_loss']:.3f} stayed below {h.d_wins_below:g} for {h.window} steps while G's rose"
+        d_low = self.floor + h.d_wins_below * (chance - self.floor)
+        if max(d) < d_low and _climbs(g) and g[-1] > chance:
+            text = f"D's loss {seen['d_loss']:.3f} stayed below {d_low:.3f} for {self.window} steps while G's rose"
             return {"d_wins": self._event(step, "d_wins", f"{text} to {g[-1]:.3f} (chance {chance:.2f})", seen)}
-        if max(g) < h.g_wins_below and _climbs(d) and d[-1] > chance:
-            text = f"G's loss {seen['g_gan']:.3f} stayed below {h.g_wins_below:g} for {h.window} steps while D's rose"
+        g_low = h.g_wins_below * chance
+        if max(g) < g_low and _climbs(d) and d[-1] > chance:
+            text = f"G's loss {seen['g_gan']:.3f} stayed below {g_low:.3f} for {self.window} steps while D's rose"
             return {"g_wins": self._event(step, "g_wins", f"{text} to {d[-1]:.3f} (chance {chance:.2f})", seen)}
         return {}
 
     def _recon(self, step: int, window: list[dict]) -> dict[str, Event]:
         key, h = self.recon_key, self.h
-        before = _values([r for r in self.rows if r["step"] <= step - h.window], key)
+        before = _values([r for r in self.rows if r["step"] <= step - self.window], key)
         now = _values(window, key)
-        if len(before) < 2 or len(now) < 2 or self.rows[0]["step"] > step - 2 * h.window + h.window / 2:
+        if len(before) < 2 or len(now) < 2 or self.rows[0]["step"] > step - 2 * self.window + self.window / 2:
             return {}
         fall = (_mean(before) - _mean(now)) / max(abs(_mean(before)), 1e-12)
         if fall >= h.recon_stall:
             return {}
-        text = f"{key} {_mean(before):.4f} -> {_mean(now):.4f} over the last {h.window} steps ({fall:+.1%})"
+        text = f"{key} {_mean(before):.4f} -> {_mean(now):.4f} over the last {self.window} steps ({fall:+.1%})"
         return {"recon_stalled": self._event(step, "recon_stalled", text, {key: _mean(now)})}
 
     @staticmethod
@@ -176,12 +188,13 @@ def recon_key(cfg: Config) -> str | None:
 
 
 def detector_for(cfg: Config) -> Detector:
-    from ..losses import ADVERSARIAL_LOSSES
+    from ..losses import build_adversarial_loss
 
-    return Detector(cfg, ADVERSARIAL_LOSSES.get(cfg.loss.gan).chance, recon_key(cfg))
+    loss = build_adversarial_loss(cfg)
+    return Detector(cfg, loss.chance, loss.d_floor, recon_key(cfg))
 
 
-def replay(cfg: Config, rows: list[dict]) -> list[Event]:
+def events_from_metrics(cfg: Config, rows: list[dict]) -> list[Event]:
     """The events a run's metrics show, found after the fact (runs without events.jsonl)."""
     detector = detector_for(cfg)
     return [event for row in rows for event in detector.feed(row)]

@@ -45,6 +45,10 @@ class Hook:
     def after_log(self, step: int, row: dict[str, Any] | None) -> None:
         """After a line of metrics.jsonl is written at `step` (its values as read back from the device)."""
 
+    def healthy(self) -> bool:
+        """False vetoes checkpoints and sample grids (the health hook: a NaN was seen)."""
+        return True
+
     def on_stop(self, stop: Stop) -> None:
         """The run stops early, for `stop.kind`."""
 

@@ -69,9 +69,11 @@ class Trainer:
             "progress": self.progress,
             "monitor": self.monitor,
             **self.objective.components(),
-            **{name: hook for name, hook in self.hooks.items() if hasattr(hook, "state_dict")},
         }.items():
             self.state.add(name, component)
+        for name, hook in self.hooks.items():  # hooks came later than some runs: their state may be absent
+            if hasattr(hook, "state_dict"):
+                self.state.add(name, hook, optional=True)
         if resume:
             latest = self.run_dir / "checkpoints" / "latest.pt"
             self.state.load_state_dict(load_checkpoint(latest), latest)
@@ -135,6 +137,8 @@ class Trainer:
         cfg, monitor = self.cfg, self.monitor
         monitor.start(self.progress.step, self.total_steps)
         monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
+        for note in self.objective.notes():
+            monitor.note(note)
         interrupted = _InterruptFlag()
         t0 = time.perf_counter()
         for net in self.nets.values():
@@ -186,17 +190,17 @@ class Trainer:
         return self.progress.batches / self.batches_per_epoch
 
     def _finite(self) -> bool:
-        """Whether every weight and buffer of the networks is finite (one read-back from the device)."""
+        """Whether every weight and buffer of the networks is finite and no hook saw a NaN (one read-back
+        from the device); if not, the run stops without writing."""
         flags = [torch.isfinite(t).all() for net in self.networks.values() for t in net.state_dict().values()]
-        if bool(torch.stack(flags).all()):
+        if bool(torch.stack(flags).all()) and all(hook.healthy() for hook in self.hooks.values()):
             return True
         latest = self.run_dir / "checkpoints" / "latest.pt"
         self.request_stop(
             Stop(
                 "nonfinite",
-                f"the weights hold NaN or Inf at step {self.progress.step}; {latest} "
-                "is the last good checkpoint. Lower the learning rates or clip gradients "
-                "(train.g_optim.clip_value)",
+                f"[nonfinite] step {self.progress.step}: NaN or Inf in the losses or weights; {latest} is the "
+                "last good checkpoint. Lower the learning rates or clip gradients (train.g_optim.clip_value)",
                 save=False,
             )
         )

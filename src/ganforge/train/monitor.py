@@ -82,12 +82,12 @@ class Monitor:
             self._sums, self._counts, self._steps, self._t0 = {}, {}, 0, time.perf_counter()
         return row
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, console: bool = True) -> None:
         """A line for the run's log.txt and, unless quiet, the console (above the progress bar)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {text}\n")
-        if not self.quiet:
+        if console and not self.quiet:
             tqdm.write(text, file=sys.stderr)
 
     def plot(self) -> Path | None:

@@ -55,6 +55,16 @@ class GANObjective:
             Phase("G", "g"),
         ]
 
+    def notes(self) -> list[str]:
+        """Warnings for the run's log about combinations that work less well than they could."""
+        norms = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.d.modules())
+        if self.cfg.loss.gan == "wgan-gp" and norms:
+            return [
+                f"note: wgan-gp's gradient penalty assumes a D without batch normalisation, and this D has {norms} "
+                "BatchNorm layers; the penalty then mixes the images of a batch (Gulrajani et al. use layer norm)"
+            ]
+        return []
+
     @property
     def chance(self) -> float | None:
         """The losses' value when D cannot tell reals from fakes, if the loss has one (log 2 for bce)."""

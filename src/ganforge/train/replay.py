@@ -1,9 +1,11 @@
 """Experience replay (seed 004; Shrivastava et al. 2017, the image pool of pix2pix and CycleGAN): D also
 sees fakes of earlier steps, so that a generator cannot escape it by jumping from mode to mode.
 
-A ring buffer keeps the last `train.replay_size` fakes (with their condition, for a conditional D). Each fake
-of D's batch is swapped with probability `train.replay_prob` for a kept one drawn at random; then the
-step's fresh fakes enter the buffer. The buffer is a state component: a resumed run replays the same.
+The buffer keeps `train.replay_size` fakes (with their condition, for a conditional D). Until it is full,
+the step's fakes enter it and D sees them; then each fake, with probability `train.replay_prob`, trades
+places with a kept one drawn at random: D sees the old fake and the new one is kept. Old fakes thus leave
+the buffer gradually (a kept fake survives a step with probability 1 - batch * prob / size), so D
+remembers modes G has left for a while. The buffer is a state component: a resumed run replays the same.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from ..errors import UserError
 
 
 class ReplayBuffer:
+    """A pool of earlier (condition, fake) pairs that D's fake batches draw from."""
+
     def __init__(self, size: int, prob: float, batch_size: int):
         if size < batch_size or not 0 <= prob <= 1:
             raise UserError(
@@ -28,7 +32,7 @@ class ReplayBuffer:
         self.count = 0
 
     def __call__(self, cond: Any, fake: torch.Tensor) -> tuple[Any, torch.Tensor]:
-        """The (condition, fakes) D judges: the step's own, each swapped for a kept pair at `prob`."""
+        """The (condition, fakes) D judges in place of the step's own."""
         fake = fake.detach()
         n, device = fake.shape[0], fake.device
         paired = isinstance(cond, torch.Tensor)
@@ -38,19 +42,20 @@ class ReplayBuffer:
         elif self.fakes.device != device:  # restored from a checkpoint, on the CPU
             self.fakes = self.fakes.to(device)
             self.conds = self.conds.to(device) if self.conds is not None else None
-        shown_fake, shown_cond = fake, cond
-        if self.count:
-            swap = torch.rand(n, device=device) < self.prob
-            pick = torch.randint(0, min(self.count, self.size), (n,), device=device)
-            mask = swap.view(n, *([1] * (fake.dim() - 1)))
-            shown_fake = torch.where(mask, self.fakes[pick], fake)
+        shown_fake, shown_cond = fake.clone(), cond.detach().clone() if paired else cond
+        filling = min(n, self.size - self.count)
+        if filling:  # the buffer fills first: these fakes are kept and shown as they are
+            self.fakes[self.count : self.count + filling] = fake[:filling]
             if paired:
-                shown_cond = torch.where(swap.view(n, *([1] * (cond.dim() - 1))), self.conds[pick], cond)
-        slots = (self.count + torch.arange(n, device=device)) % self.size
-        self.fakes[slots] = fake
-        if paired:
-            self.conds[slots] = cond.detach()
-        self.count += n
+                self.conds[self.count : self.count + filling] = cond[:filling].detach()
+            self.count += filling
+        rest = torch.arange(filling, n, device=device)
+        if len(rest):
+            swap = rest[torch.rand(len(rest), device=device) < self.prob]
+            slots = torch.randperm(self.size, device=device)[: len(swap)]
+            shown_fake[swap], self.fakes[slots] = self.fakes[slots], fake[swap]
+            if paired:
+                shown_cond[swap], self.conds[slots] = self.conds[slots], cond[swap].detach()
         return shown_cond, shown_fake
 
     def state_dict(self) -> dict:

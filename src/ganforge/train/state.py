@@ -109,11 +109,16 @@ class TrainingState:
 
     def __init__(self) -> None:
         self.components: dict[str, Stateful] = {}
+        self.optional: set[str] = set()
 
-    def add(self, name: str, component: Stateful | nn.Module) -> Any:
+    def add(self, name: str, component: Stateful | nn.Module, optional: bool = False) -> Any:
+        """`optional`: a checkpoint without it (written before the component existed) still loads, and the
+        component keeps its fresh state."""
         if name in self.components:
             raise ValueError(f"a state component named {name!r} exists already")
         self.components[name] = Network(component) if isinstance(component, nn.Module) else component
+        if optional:
+            self.optional.add(name)
         return component
 
     def state_dict(self) -> dict[str, Any]:
@@ -121,14 +126,15 @@ class TrainingState:
 
     def load_state_dict(self, state: dict[str, Any], source: Path | str = "the checkpoint") -> None:
         state = upgrade_checkpoint(state)
-        missing = [name for name in self.components if name not in state]
+        missing = [name for name in self.components if name not in state and name not in self.optional]
         if missing:
             raise UserError(
                 f"{source} holds no {', '.join(missing)}; it was saved by a run with other features, "
                 "so resume it with the ganforge version and config that wrote it"
             )
         for name, component in self.components.items():
-            component.load_state_dict(state[name])
+            if name in state:
+                component.load_state_dict(state[name])
 
 
 def upgrade_checkpoint(state: dict[str, Any]) -> dict[str, Any]:

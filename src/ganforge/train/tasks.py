@@ -66,7 +66,9 @@ class UnconditionalTask(Task):
         return None, batch
 
     @staticmethod
-    def noise(cfg: Config, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    def noise(
+        cfg: Config, n: int, generator: torch.Generator | None = None, device: torch.device | None = None
+    ) -> torch.Tensor:
         return torch.randn(n, cfg.model.latent_dim, generator=generator, device=device)
 
     def generate(self, g: nn.Module, cond: None, n: int, device: torch.device) -> torch.Tensor:

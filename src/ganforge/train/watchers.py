@@ -8,7 +8,7 @@ import torch
 
 from ..jsonio import append_line, dumps, read_lines
 from ..metrics.diversity import DiversityProbe
-from .health import EVENT_KINDS, Event, detector_for
+from .health import ADVICE, Event, detector_for
 from .hooks import HOOKS, Hook, Stop
 from .tasks import UnconditionalTask
 
@@ -58,6 +58,7 @@ class HealthWatch(Hook):
         self.stop_on = {"nonfinite"} | {k.strip() for k in cfg.health.stop_on.split(",") if k.strip()}
         self.path = trainer.run_dir / "events.jsonl"
         self.first_bad = torch.tensor(-1, device=trainer.device)
+        self.resumed_at: int | None = None
 
     def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
         if metrics:
@@ -65,33 +66,48 @@ class HealthWatch(Hook):
             self.first_bad = torch.where(bad & (self.first_bad < 0), step, self.first_bad)
 
     def after_log(self, step: int, row: dict[str, Any] | None) -> None:
+        self._forget_after_resume()
         for event in self.detector.feed(row) if row else []:
             if event.kind == "nonfinite" and int(self.first_bad) >= 0:
                 event.message += f" (first at step {int(self.first_bad)})"
             self.emit(event)
 
+    def healthy(self) -> bool:
+        return int(self.first_bad) < 0
+
     def on_stop(self, stop: Stop) -> None:
         if stop.kind == "nonfinite" and "nonfinite" not in self.detector.active:
-            self.emit(Event(self.trainer.progress.step, "nonfinite", stop.message, "", {}), stopping=False)
+            step, text = self.trainer.progress.step, "NaN or Inf in the losses or weights"
+            if int(self.first_bad) >= 0:
+                text += f" (first at step {int(self.first_bad)})"
+            self.emit(Event(step, "nonfinite", text, ADVICE["nonfinite"]), stopping=False)
 
     def emit(self, event: Event, stopping: bool = True) -> None:
+        """events.jsonl and log.txt; the console too, unless the run stops on it (the CLI prints that)."""
+        self._forget_after_resume()
         append_line(self.path, event.to_dict())
-        self.trainer.monitor.note(event.line())
-        if stopping and event.kind in self.stop_on:
+        stops = stopping and event.kind in self.stop_on
+        self.trainer.monitor.note(event.line(), console=not stops and stopping)
+        if stops:
             self.trainer.request_stop(Stop(event.kind, event.line(), save=event.kind != "nonfinite"))
+
+    def _forget_after_resume(self) -> None:
+        """Drop the events after the checkpoint a resumed run started from: it finds them again."""
+        if self.resumed_at is not None:
+            kept = [e for e in read_lines(self.path) if e["step"] <= self.resumed_at]
+            if self.path.exists():
+                self.path.write_text("".join(dumps(e) + "\n" for e in kept))
+            self.resumed_at = None
 
     def state_dict(self) -> dict:
         return {"step": self.trainer.progress.step, "detector": self.detector.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore the detector, and drop the events that the resumed run will find again."""
         self.detector.load_state_dict(state["detector"])
-        kept = [e for e in read_lines(self.path) if e["step"] <= state["step"]]
-        if self.path.exists():
-            self.path.write_text("".join(dumps(e) + "\n" for e in kept))
+        self.resumed_at = int(state["step"])
 
 
 HOOKS.register("diversity", _diversity_watch)
 HOOKS.register("health", HealthWatch)
 
-__all__ = ["EVENT_KINDS", "DiversityWatch", "HealthWatch"]
+__all__ = ["DiversityWatch", "HealthWatch"]
