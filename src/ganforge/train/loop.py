@@ -128,7 +128,10 @@ class Trainer:
         optimizer = self.optimizers[phase.net]
         optimizer.zero_grad()
         loss.backward()
-        metrics[f"grad_norm_{phase.name}"] = optimizer.step()
+        # gradient norms cost a pass over all gradients: measured at the last step of each log window
+        norm = optimizer.step(measure=(self.progress.step + 1) % self.cfg.train.log_every == 0)
+        if norm is not None:
+            metrics[f"grad_norm_{phase.name}"] = norm
         for hook in self.hooks.values():
             hook.after_phase(phase)
         return metrics

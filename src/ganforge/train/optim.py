@@ -37,9 +37,10 @@ class NetOptimizer:
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
-    def step(self) -> torch.Tensor:
-        """Clip, step, advance the schedule; returns the gradients' total norm before clipping (on the device)."""
-        norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+    def step(self, measure: bool = False) -> torch.Tensor | None:
+        """Clip, step, advance the schedule; with `measure`, returns the gradients' total norm before
+        clipping (on the device)."""
+        norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None]) if measure else None
         if self.clip_value > 0:
             nn.utils.clip_grad_value_(self.params, self.clip_value)
         self.optimizer.step()
