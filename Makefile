@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/ganforge train dcgan-mnist --data digits --steps 1500 --out runs/digits-$$(date +%Y%m%d-%H%M%S)
+	out=runs/digits-$$(date +%Y%m%d-%H%M%S) && \
+	$(VENV)/bin/ganforge train dcgan-mnist --data digits --steps 1500 --eval-every 250 --out $$out && \
+	$(VENV)/bin/ganforge evaluate $$out && \
+	$(VENV)/bin/ganforge report $$out
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q

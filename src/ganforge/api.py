@@ -79,13 +79,20 @@ def train(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     quiet: bool = False,
+    command: str | None = None,
     **options: Any,
 ) -> Run:
     """Train a GAN and return its run; `options` are those of `resolve_config`.
 
     With `resume=RUN_DIR` the run goes on from its latest checkpoint with its own config; `steps` or
-    `epochs` may raise the total, and `stop_on` set the health events that stop it.
+    `epochs` may raise the total, and `stop_on` set the health events that stop it. `command`, the
+    command line that asked for the run, is added to RUN_DIR/command.txt (default: the Python call).
     """
+    if command is None:
+        given = {"out": out, "resume": resume, **options}
+        shown = {k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None}
+        args = ([repr(config)] if resume is None else []) + [f"{k}={v!r}" for k, v in shown.items()]
+        command = f"ganforge.train({', '.join(args)})"
     if resume is not None:
         run_dir, cfg = open_run(resume)
         steps, epochs, stop_on = options.get("steps"), options.get("epochs"), options.get("stop_on")
@@ -96,14 +103,20 @@ def train(
         if stop_on is not None:
             cfg = apply_overrides(cfg, {"health.stop_on": stop_on})
         cfg.save(run_dir / "config.json")
-        return Trainer(cfg, run_dir, resume=True, quiet=quiet).fit()
+        return _fit(Trainer(cfg, run_dir, resume=True, quiet=quiet), command)
     cfg = resolve_config(config, **options)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UserError(
             f"output folder {run_dir} is not empty; continue it with --resume {run_dir} or choose another --out"
         )
-    return Trainer(cfg, run_dir, quiet=quiet).fit()
+    return _fit(Trainer(cfg, run_dir, quiet=quiet), command)
+
+
+def _fit(trainer: Trainer, command: str) -> Run:
+    with (trainer.run_dir / "command.txt").open("a") as f:
+        f.write(command + "\n")
+    return trainer.fit()
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -117,8 +130,15 @@ class Generator:
     and output range wherever the generator is used.
     """
 
-    def __init__(self, net: nn.Module, config: Config, device: torch.device, contract: InferenceContract | None = None):
-        self.net, self.config, self.device = net.to(device), config, device
+    def __init__(
+        self,
+        net: nn.Module,
+        config: Config,
+        device: torch.device,
+        contract: InferenceContract | None = None,
+        step: int | None = None,
+    ):
+        self.net, self.config, self.device, self.step = net.to(device), config, device, step
         self.contract = contract if contract is not None else inference_contract(config)
 
     @torch.no_grad()
@@ -143,15 +163,28 @@ class Generator:
 
 
 def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Generator:
-    """The generator of a run (its latest checkpoint, or the one named), with its family's contract."""
+    """The generator of a run with its family's contract: its latest checkpoint, or the one named (a
+    file, or a name in its checkpoints/ folder such as `best` or `step_0001000`)."""
     path, cfg = open_run(run_dir)
     dev = resolve_device(device)
     contract = inference_contract(cfg)
-    source = Path(checkpoint) if checkpoint else path / "checkpoints" / "latest.pt"
+    source = checkpoint_path(path, checkpoint)
     state = load_checkpoint(source)
     with torch.random.fork_rng(devices=[]):  # initialising the networks draws numbers: not from the caller's stream
         g, _ = build_models(cfg)
     if contract.weights not in state:
         raise UserError(f"checkpoint {source} holds no {contract.weights!r} weights; it is not a ganforge checkpoint")
     g.load_state_dict(state[contract.weights])
-    return Generator(g, cfg, dev, contract)
+    return Generator(g, cfg, dev, contract, step=state.get("step"))
+
+
+def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
+    if checkpoint is None:
+        return run_dir / "checkpoints" / "latest.pt"
+    named = run_dir / "checkpoints" / f"{Path(checkpoint).stem}.pt"
+    if Path(checkpoint).is_file() or not named.is_file():
+        if not Path(checkpoint).is_file():
+            kept = ", ".join(sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt")))
+            raise UserError(f"no checkpoint {checkpoint!r} in {run_dir}; give a file or one of: {kept}")
+        return Path(checkpoint)
+    return named

@@ -52,13 +52,29 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="stop training at these health events, comma-separated, e.g. mode_collapse,d_wins "
         "(health.stop_on; nonfinite always stops)",
     )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        help="score the generator every N steps (FID, KID, precision/recall... or PSNR/SSIM for pairs), logged "
+        "beside the losses, checkpoints/best.pt kept (eval.every)",
+    )
+    p.add_argument("--best-metric", help="the metric best.pt is chosen by, e.g. fid, coverage, psnr (eval.best_metric)")
+    p.add_argument("--eval-features", help="own or inception: the features of the evaluation (eval.features)")
+    p.add_argument("--logger", help="files (default) or tensorboard: also write RUN_DIR/tensorboard/ (train.logger)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    import shlex
+
     from .api import train
 
+    command = shlex.join(["ganforge", *sys.argv[1:]]) if a.argv is None else shlex.join(["ganforge", *a.argv])
+    flags = {"eval.every": a.eval_every, "eval.best_metric": a.best_metric, "eval.features": a.eval_features}
+    flags["train.logger"] = a.logger
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + a.overrides
     if a.resume:
         ignored = [
             f
@@ -72,6 +88,10 @@ def cmd_train(a: argparse.Namespace) -> int:
                 "seed",
                 "degrade",
                 "model_configs",
+                "eval_every",
+                "best_metric",
+                "eval_features",
+                "logger",
             )  # fmt: skip
             if getattr(a, f) is not None
         ] + (["set"] if a.overrides else [])
@@ -80,7 +100,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 f"--resume continues a run with its own config; drop {', '.join(ignored)} "
                 "(only --steps/--epochs and --stop-on may change)"
             )
-        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, stop_on=a.stop_on, quiet=a.quiet)
+        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, stop_on=a.stop_on, quiet=a.quiet, command=command)
     else:
         run = train(
             a.config or "dcgan-mnist",
@@ -95,8 +115,9 @@ def cmd_train(a: argparse.Namespace) -> int:
             degrade=a.degrade,
             model_configs=a.model_configs,
             stop_on=a.stop_on,
-            overrides=a.overrides,
+            overrides=overrides,
             quiet=a.quiet,
+            command=command,
         )
     print(f"samples:    {run.latest_grid()}")
     print(f"loss plot:  {run.loss_plot}")
@@ -142,14 +163,42 @@ def cmd_translate(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .api import load
-    from .evaluate import evaluate_run, format_table, save_results
+    from .evaluate import format_table, save_results
+    from .jsonio import dumps
+    from .metrics.generated import Evaluator
     from .outputs import check_outputs, run_files
+    from .train.run_dir import open_run
 
-    out = Path(a.out) if a.out else Path(a.run_dir) / f"eval_{a.split}.json"
-    check_outputs([(out, Path("the results"))], run_files(Path(a.run_dir)), "--out")
-    results = evaluate_run(load(a.run_dir, device=a.device), data=a.data, split=a.split)
-    print(format_table(results))
-    print(f"saved {save_results(results, out)}")
+    run_dir, cfg = open_run(a.run_dir)
+    name = a.split if cfg.task == "paired" else (a.features or "own")
+    out = Path(a.out) if a.out else run_dir / f"eval_{name}.json"
+    check_outputs([(out, Path("the results"))], run_files(run_dir), "--out")
+    if a.images is not None and a.images < 1:
+        raise UserError(f"--images must be positive, got {a.images}")
+    g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
+    features = a.features or "own"
+    images = a.images or (10**9 if cfg.task == "paired" else 5000)
+    evaluator = Evaluator(cfg, run_dir, features, images, g.device, split=a.split, data=a.data)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        results = evaluator(g)
+    if cfg.task == "paired":
+        results = {**results, "extractor": features, "step": g.step}
+    else:
+        results |= {"step": g.step}
+    save_results(results, out)
+    print(dumps(results, indent=2) if a.json else format_table(results))
+    if not a.json:
+        print(f"saved {out}")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report.html import write_report
+
+    print(f"report: {write_report(Path(a.run_dir), Path(a.out) if a.out else None)}")
     return 0
 
 
@@ -229,12 +278,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side-by-side", action="store_true", help="write input | output side by side")
     p.add_argument("--device", default="auto")
 
-    p = sub.add_parser("evaluate", help="L1, PSNR and SSIM on a held-out split, against trivial baselines")
+    p = sub.add_parser(
+        "evaluate",
+        help="score a trained generator: FID, KID, precision/recall, density/coverage (noise to image); "
+        "L1, PSNR, SSIM and FID against baselines (image to image)",
+    )
     p.add_argument("run_dir")
-    p.add_argument("--data", help="data set or folder (default: the run's own)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--out", help="JSON file for the results (default: RUN_DIR/eval_SPLIT.json)")
+    p.add_argument(
+        "--features",
+        choices=["own", "inception"],
+        help="own: a small network trained on the run's real data, saved with the run (default; offline; "
+        "compares runs on one data set only); inception: the FID InceptionV3 papers use (downloaded once)",
+    )
+    p.add_argument(
+        "--images", type=int, help="generated images scored (default 5000); image to image: pairs (default all)"
+    )
+    p.add_argument("--checkpoint", help="latest (default), best, step_NNNNNNN, or a checkpoint file")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--data", help="image to image: data set or folder (default: the run's own)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="image to image: the split")
+    p.add_argument("--out", help="JSON file (default: RUN_DIR/eval_FEATURES.json, or eval_SPLIT.json for pairs)")
     p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("report", help="one self-contained HTML page of a run: curves, events, samples, metrics")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
 
     p = sub.add_parser("health", help="a verdict on a run's training (also while it trains), with its events")
     p.add_argument("run_dir")
@@ -253,6 +321,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "translate": cmd_translate,
     "evaluate": cmd_evaluate,
+    "report": cmd_report,
     "health": cmd_health,
     "presets": cmd_presets,
     "info": cmd_info,
@@ -261,6 +330,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return COMMANDS[args.command](args)
     except UserError as e:

@@ -52,6 +52,18 @@ def _optimizer_names() -> list[str]:
     return OPTIMIZERS.names()
 
 
+def _extractor_names() -> list[str]:
+    from .metrics.features import EXTRACTORS
+
+    return EXTRACTORS.names()
+
+
+def _metric_names() -> tuple[str, ...]:
+    from .metrics.generated import METRICS
+
+    return METRICS
+
+
 def _directions() -> tuple[str, ...]:
     from .data.paired import DIRECTIONS
 
@@ -130,6 +142,7 @@ class TrainConfig:
     ema_rampup: float = 0.05  # early on the half-life is at most this fraction of the images seen; 0 = none
     replay_size: int = 0  # experience replay: fakes kept from earlier steps; 0 = off
     replay_prob: float = 0.5  # the chance that a fake shown to D is swapped for a kept one
+    logger: str = option("files", choices=("files", "tensorboard"))  # tensorboard: also RUN_DIR/tensorboard/
 
 
 @dataclass
@@ -149,6 +162,16 @@ class HealthConfig:
     diversity_samples: int = 500  # generated images scored at each sample step; 0 = no diversity measure
 
 
+@dataclass
+class EvalConfig:
+    """Evaluation during training (train/evaluation.py): metrics every `every` steps, best.pt kept."""
+
+    every: int = 0  # steps between evaluations; 0 = none during training
+    features: str = option("own", choices=_extractor_names)  # own (trained on the run's data) or inception
+    images: int = option(1000, positive=True)  # generated images (or held-out pairs) per evaluation
+    best_metric: str = option("fid", choices=_metric_names)  # checkpoints/best.pt is the best by this
+
+
 DEFAULT_FAMILY = "dcgan"
 
 
@@ -165,6 +188,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
     def task(self) -> str:
@@ -185,9 +209,6 @@ def model_options(family: str) -> ModelConfig:
     from .models import FAMILIES
 
     return FAMILIES.get(family).options(family=family)
-
-
-# ------------------------------------------------------------------------------------------- resolution
 
 
 def load_config(source: str | Path | dict | Config | None) -> Config:

@@ -10,11 +10,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .api import Generator
-from .config import apply_overrides
-from .data import build_pairs
 from .data.images import as_channels, list_images, load_image, to_pil, to_tensor
 from .errors import UserError
 from .jsonio import dumps
+from .metrics.distribution import fid
+from .metrics.features import extract
 from .metrics.image import psnr, ssim
 from .models import generator_output_size
 from .models.unet import center_crop
@@ -80,11 +80,18 @@ def score(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def evaluate_pairs(g: Generator, dataset, mean_target: torch.Tensor | None, batch_size: int = 16) -> dict[str, dict]:
+def evaluate_pairs(
+    g: Generator,
+    dataset,
+    mean_target: torch.Tensor | None,
+    batch_size: int = 16,
+    extractor: torch.nn.Module | None = None,
+) -> dict[str, dict]:
     """Mean L1/PSNR/SSIM of the generator and of the trivial baselines on (input, target) pairs:
-    the input itself (when it has the target's channels) and the mean training target. Outputs are clamped
-    to [-1, 1], as saved images are."""
+    the input itself (when it has the target's channels) and the mean training target; with an
+    `extractor`, the FID of each against the targets too. Outputs are clamped to [-1, 1], as saved images are."""
     sums: dict[str, dict[str, float]] = {}
+    feats: dict[str, list[torch.Tensor]] = {}
     count = 0
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
     for inp, target in tqdm(loader, unit="batch", leave=False):
@@ -99,31 +106,53 @@ def evaluate_pairs(g: Generator, dataset, mean_target: torch.Tensor | None, batc
             for metric, values in score(pred.float(), target.float()).items():
                 row = sums.setdefault(name, {})
                 row[metric] = row.get(metric, 0.0) + values.sum().item()
+        if extractor is not None:
+            for name, images in {**preds, "targets": target}.items():
+                feats.setdefault(name, []).append(extract(extractor, images.float()))
         count += len(target)
     if not count:
         raise UserError("the evaluation split holds no pairs; give --data a folder with test/ or val/ images")
-    return {name: {m: v / count for m, v in row.items()} | {"images": count} for name, row in sums.items()}
+    results = {name: {m: v / count for m, v in row.items()} | {"images": count} for name, row in sums.items()}
+    if extractor is not None and count >= 2:
+        real = torch.cat(feats["targets"])
+        for name, row in results.items():
+            row["fid"] = fid(real, torch.cat(feats[name]))
+    return results
 
 
-def evaluate_run(g: Generator, data: str | None = None, split: str = "test") -> dict[str, dict]:
-    """`evaluate_pairs` on a split of the run's own data (or of `data`), with the mean of up to 200
-    training targets as the mean-target baseline."""
-    if g.config.task != "paired":
-        raise UserError("evaluate scores image-to-image runs against their targets; this run generates from noise")
-    cfg = apply_overrides(g.config, {"data.name": data} if data else None)
-    train = build_pairs(cfg, "train")
-    mean_target = torch.stack([train[i][1] for i in range(min(len(train), 200))]).mean(0, keepdim=True)
-    return evaluate_pairs(g, build_pairs(cfg, split), mean_target)
-
-
-def format_table(results: dict[str, dict]) -> str:
-    lines = [f"{'':<24}{'L1':>10}{'PSNR (dB)':>12}{'SSIM':>10}"]
+def format_table(results: dict) -> str:
+    """A paired result as rows of L1/PSNR/SSIM(/FID); a noise-to-image result as its metrics and classes."""
+    if "model" not in results:
+        return _format_unconditional(results)
+    has_fid = "fid" in results["model"]
+    lines = [f"{'':<24}{'L1':>10}{'PSNR (dB)':>12}{'SSIM':>10}" + (f"{'FID':>10}" if has_fid else "")]
     for name, r in results.items():
-        lines.append(f"{name:<24}{r['l1']:>10.4f}{r['psnr']:>12.2f}{r['ssim']:>10.4f}")
+        if not isinstance(r, dict):
+            continue
+        line = f"{name:<24}{r['l1']:>10.4f}{r['psnr']:>12.2f}{r['ssim']:>10.4f}"
+        lines.append(line + (f"{r['fid']:>10.2f}" if has_fid else ""))
     return "\n".join(lines)
 
 
-def save_results(results: dict[str, dict], path: Path) -> Path:
+def _format_unconditional(r: dict) -> str:
+    lines = [
+        f"{r['images']} generated images against {r['real_images']} real ones, {r['extractor']} features "
+        f"(checkpoint step {r.get('step', '?')})",
+        f"{'FID':>10}{'KID':>10}{'precision':>11}{'recall':>9}{'density':>9}{'coverage':>10}",
+        f"{r['fid']:>10.3f}{r['kid']:>10.4f}{r['precision']:>11.3f}{r['recall']:>9.3f}{r['density']:>9.3f}"
+        f"{r['coverage']:>10.3f}",
+    ]
+    c = r.get("classes")
+    if c:
+        lines.append(
+            f"classifier view: {c['coverage']} of {c['classes']} classes covered, mean confidence "
+            f"{c['mean_confidence']:.3f} (the classifier reads real images {c['classifier_accuracy_on_reals']:.0%} "
+            f"right); histogram {c['histogram']}"
+        )
+    return "\n".join(lines)
+
+
+def save_results(results: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(results, indent=2) + "\n")
     return path

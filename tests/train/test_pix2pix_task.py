@@ -135,6 +135,10 @@ def test_pix2pix_beats_trivial_baselines_on_shapes(capsys, shapes_run):
     assert model["psnr"] > mean["psnr"] + 6  # a clear margin in dB
     assert model["psnr"] > inp["psnr"] + 6
     assert model["ssim"] > mean["ssim"] and model["l1"] < mean["l1"]
+    # FID against the targets (the run's own extractor, trained on the training targets): the outputs'
+    # distribution is far closer to the targets' than the label maps' or a constant image's
+    assert results["extractor"] == "own" and (shapes_run / "features" / "own.pt").is_file()
+    assert model["fid"] < inp["fid"] / 3 and model["fid"] < mean["fid"] / 3
 
 
 def test_batch_1_generator_runs_as_it_trained_in_every_output_path(capsys, tmp_path, shapes_run):

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import ganforge
-from ganforge.evaluate import evaluate_run
+from ganforge.metrics.generated import Evaluator
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.train.test_loop import write_folder
 
@@ -100,7 +100,7 @@ def test_restoration_from_a_folder_with_combined_degradations(capsys, tmp_path):
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["data"]["degrade"] == "noise=0.05,blur=1,jpeg=40"
     g = ganforge.load(tmp_path / "r", device="cpu")  # evaluating on other data leaves the run's config alone
-    assert evaluate_run(g, data="shapes", split="val")["model"]["images"] == 100
+    assert Evaluator(g.config, None, None, data="shapes", split="val")(g)["model"]["images"] == 100
     assert g.config.data.name == str(clean)
     capsys.readouterr()
     code, _, err = run_cli(capsys, "train", "unet-restore", "--degrade", "nois=0.1", "--out", tmp_path / "r2")

@@ -46,8 +46,8 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
     if name in ("mnist", "fashion-mnist"):
         from .mnist import IDXImageDataset, load_mnist
 
-        images, _ = load_mnist(name, split="train" if split == "train" else "test")
-        return IDXImageDataset(images, d.image_size, d.channels)
+        images, labels = load_mnist(name, split="train" if split == "train" else "test")
+        return IDXImageDataset(images, d.image_size, d.channels, labels)
     path = Path(name).expanduser()
     if not path.exists() and "/" not in name and "\\" not in name:
         known = ", ".join([*UNCONDITIONAL, "shapes"])

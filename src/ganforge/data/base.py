@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch.utils.data import Dataset
 
 
@@ -12,10 +13,12 @@ class ImageDataset(Dataset):
 
     `in_memory`: the data are held in memory, so loader workers would only cost start-up time.
     `jitter_ok`: for pairs, random crops and mirroring (pix2pix's jitter) give valid pairs.
+    `labels`: class labels, for the classifier view of generated images (metrics/classes.py).
     """
 
     in_memory: ClassVar[bool] = False
     jitter_ok: ClassVar[bool] = True
+    labels: torch.Tensor | None = None  # class labels (N,), where the data set has them
 
     def __len__(self) -> int:
         raise NotImplementedError

@@ -196,7 +196,9 @@ class IDXImageDataset(ImageDataset):
 
     in_memory = True
 
-    def __init__(self, images: np.ndarray, image_size: int = 28, channels: int = 1) -> None:
+    def __init__(
+        self, images: np.ndarray, image_size: int = 28, channels: int = 1, labels: np.ndarray | None = None
+    ) -> None:
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 3:
             raise ValueError(
@@ -212,6 +214,7 @@ class IDXImageDataset(ImageDataset):
         if data.shape[-2:] != (self.image_size, self.image_size):
             data = _resize_uint8(data, self.image_size)
         self._data = data
+        self.labels = torch.from_numpy(np.asarray(labels).astype(np.int64)) if labels is not None else None
 
     def __len__(self) -> int:
         return self._data.shape[0]

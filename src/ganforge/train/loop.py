@@ -19,7 +19,7 @@ from ..data import build_dataset
 from ..errors import TrainingStopped
 from ..models import build_models, family_of, inference_contract
 from ..report.grid import save_grid
-from . import ema, watchers  # noqa: F401  (their hooks register themselves)
+from . import ema, evaluation, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data_stream import BatchStream
 from .hooks import Stop, build_hooks
@@ -147,7 +147,7 @@ class Trainer:
         for net in self.nets.values():
             net.train()
         if self.progress.step == 0:
-            self.save(keep=False)  # a good checkpoint to fall back on, whatever happens next
+            self.save()  # a good checkpoint to fall back on, whatever happens next
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not interrupted.raised and not self.stop:
@@ -167,13 +167,13 @@ class Trainer:
                         self.save_samples()
                         monitor.plot()
                     if step % cfg.train.checkpoint_every == 0:
-                        self.save(keep=True)
+                        self.save("latest.pt", f"step_{step:07d}.pt")
         finally:
             self.stream.close()
             monitor.flush(self.progress.step, self.epoch, final=True)
             monitor.close()
         if not (self.stop and not self.stop.save):
-            self.save(keep=False)
+            self.save()
         monitor.plot()
         if self.stop:
             for hook in self.hooks.values():
@@ -215,15 +215,14 @@ class Trainer:
         images, nrow = self.task.sample_grid(self.networks[self.contract.weights], self.contract, self.fixed.value)
         return save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
 
-    def save(self, keep: bool) -> None:
-        """Write latest.pt (and a kept step_*.pt): never weights that are not finite."""
+    def save(self, *names: str) -> None:
+        """Write the whole state to checkpoints/latest.pt, or to each file named (a kept step_*.pt, the
+        evaluation's best.pt): never weights that are not finite."""
         if not self._finite():
             return
         state = {"step": self.progress.step, "config": self.cfg.to_dict(), **self.state.state_dict()}
-        folder = self.run_dir / "checkpoints"
-        save_checkpoint(folder / "latest.pt", state)
-        if keep:
-            save_checkpoint(folder / f"step_{self.progress.step:07d}.pt", state)
+        for name in names or ("latest.pt",):
+            save_checkpoint(self.run_dir / "checkpoints" / name, state)
 
 
 class _InterruptFlag:

@@ -1,0 +1,139 @@
+"""Feature extractors for the distribution metrics (metrics/distribution.py), registered by name.
+
+- `inception`: the FID InceptionV3 (metrics/inception.py), downloaded once; the features papers report on.
+- `own`: a small convolutional autoencoder trained on the run's own real images, its 64-number code as the
+  features. It needs no download and suits data an ImageNet network was never shown (digits, shapes), but
+  its numbers compare runs on one data set only: another data set trains another network. It is trained
+  once, from a fixed seed, and saved in the run directory (features/own.pt), so that every evaluation of a
+  run, during training and after, measures with the same network.
+
+An extractor maps images (N, C, H, W) in [-1, 1] to features (N, D) and has `num_features`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import UserError
+from ..registry import Registry
+
+OWN_SIZE = 32  # the own extractor sees every image at 32x32
+OWN_STEPS = 400
+OWN_BATCH = 64
+
+
+class OwnEncoder(nn.Module):
+    """Encoder of a convolutional autoencoder: 32x32 -> 4x4 maps -> a code of `num_features` numbers."""
+
+    def __init__(self, channels: int, num_features: int = 64, width: int = 16):
+        super().__init__()
+        self.channels, self.num_features = channels, num_features
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, width * 2, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width * 2, width * 4, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(width * 4 * 16, num_features),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float()
+        if x.shape[-2:] != (OWN_SIZE, OWN_SIZE):
+            x = F.interpolate(x, size=(OWN_SIZE, OWN_SIZE), mode="bilinear", align_corners=False, antialias=True)
+        return self.body(x)
+
+
+def _decoder(channels: int, num_features: int = 64, width: int = 16) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(num_features, width * 4 * 16),
+        nn.Unflatten(1, (width * 4, 4, 4)),
+        nn.ConvTranspose2d(width * 4, width * 2, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(width * 2, width, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(width, channels, 4, 2, 1),
+        nn.Tanh(),
+    )
+
+
+def train_own(reals: torch.Tensor, steps: int | None = None, seed: int = 0) -> OwnEncoder:
+    """An autoencoder fitted to `reals` (N, C, H, W) in [-1, 1] by L1 reconstruction at 32x32; its encoder.
+    Seeded and isolated from the caller's random streams; `steps` defaults to OWN_STEPS."""
+    steps = OWN_STEPS if steps is None else steps
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder, decoder = OwnEncoder(reals.shape[1]), _decoder(reals.shape[1])
+        small = F.interpolate(reals.float(), size=(OWN_SIZE, OWN_SIZE), mode="bilinear", antialias=True)
+        params = [*encoder.parameters(), *decoder.parameters()]
+        opt = torch.optim.Adam(params, lr=2e-3)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        for _ in range(steps):
+            batch = small[torch.randint(len(small), (OWN_BATCH,))]
+            batch = torch.where(torch.rand(len(batch), 1, 1, 1) < 0.5, batch, batch.flip(-1))
+            loss = (decoder(encoder(batch)) - batch).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return encoder.eval().requires_grad_(False)
+
+
+def own_extractor(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> OwnEncoder:
+    """The run's own extractor: read from RUN_DIR/features/own.pt when it was trained on the same data
+    (`data_key`), else trained on `reals()` and saved there."""
+    path = run_dir / "features" / "own.pt" if run_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise UserError(f"cannot read {path}: {e}; delete it and it is trained again") from None
+        if saved.get("data") == data_key:
+            net = OwnEncoder(saved["channels"], saved["num_features"])
+            net.load_state_dict(saved["weights"])
+            return net.eval().requires_grad_(False)
+    images = reals()
+    if len(images) < 64:
+        raise UserError(f"the own feature extractor needs at least 64 real images to learn from, got {len(images)}")
+    net = train_own(images)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"data": data_key, "channels": net.channels, "num_features": net.num_features}
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload | {"weights": net.state_dict()}, tmp)
+        tmp.replace(path)
+    return net
+
+
+def _inception(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> nn.Module:
+    from . import inception
+
+    return inception.load_inception(url=inception.WEIGHTS_URL, sha256=inception.WEIGHTS_SHA256_PREFIX)
+
+
+EXTRACTORS: Registry[Callable[[Path | None, Callable[[], torch.Tensor], str], nn.Module]] = Registry(
+    "feature extractor", "--features"
+)
+EXTRACTORS.register("own", own_extractor)
+EXTRACTORS.register("inception", _inception)
+
+
+def build_extractor(
+    name: str, run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str, device: torch.device
+) -> nn.Module:
+    return EXTRACTORS.get(name)(run_dir, reals, data_key).to(device)
+
+
+@torch.no_grad()
+def extract(net: nn.Module, images: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
+    """Features (N, D) on the CPU, in float64, for images (N, C, H, W) in [-1, 1] (on any device)."""
+    device = next(net.parameters()).device
+    parts = [net(part.to(device)).double().cpu() for part in images.split(batch_size)]
+    return torch.cat(parts)

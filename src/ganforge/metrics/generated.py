@@ -1,0 +1,167 @@
+"""Scores of a run's generator against its real data, as `ganforge evaluate` and evaluation during
+training (train/evaluation.py) compute them.
+
+Noise-to-image runs: FID, KID, precision, recall, density and coverage on features of generated and real
+images (metrics/distribution.py, metrics/features.py), and the classifier view where the data have class
+labels (metrics/classes.py). Image-to-image runs: L1, PSNR and SSIM against the targets beside the trivial
+baselines (evaluate.py), and the FID of each against the targets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..config import Config, apply_overrides
+from ..data import build_dataset, build_pairs
+from ..errors import UserError
+from .distribution import compare
+from .features import build_extractor, extract
+
+if TYPE_CHECKING:
+    from ..api import Generator
+
+UNCONDITIONAL_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
+PAIRED_METRICS = ("l1", "psnr", "ssim", "fid")
+LOWER_IS_BETTER = frozenset({"fid", "kid", "l1"})
+METRICS = tuple(dict.fromkeys(UNCONDITIONAL_METRICS + PAIRED_METRICS))
+MAX_EXTRACTOR_REALS = 5000  # real images the own extractor learns from
+
+
+def better(metric: str, new: float, old: float | None) -> bool:
+    """Whether `new` beats `old` for `metric` (lower FID, KID and L1; higher for the rest)."""
+    if old is None:
+        return True
+    return new < old if metric in LOWER_IS_BETTER else new > old
+
+
+def data_key(cfg: Config, what: str) -> str:
+    """What the own extractor was trained on: a different key trains it again."""
+    d = cfg.data
+    return f"{d.name}|{d.image_size}|{d.channels}|{what}"
+
+
+def _subset(n: int, limit: int, seed: int) -> list[int]:
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:limit].tolist()
+
+
+class Evaluator:
+    """Scores generators of one run with one extractor; the real side (images, features, classifier) is
+    prepared once and reused, so that evaluations during training cost only the generated side.
+
+    `features`: the extractor's name (metrics/features.py); None leaves FID out of a paired evaluation.
+    `images`: how many generated images (noise-to-image; as many reals, or all there are) or held-out
+    pairs (image-to-image) are scored.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: Path | None,
+        features: str | None = "own",
+        images: int = 5000,
+        device: torch.device | str = "cpu",
+        split: str = "test",
+        data: str | None = None,
+        seed: int = 0,
+    ):
+        self.cfg, self.run_dir, self.features, self.images = cfg, run_dir, features, images
+        self.device, self.split, self.seed = torch.device(device), split, seed
+        self.data_name = data
+        self._net: torch.nn.Module | None = None
+        self._real: torch.Tensor | None = None
+        self._classes = None
+        self._train = None
+        self._held_out = None
+
+    def _train_set(self):
+        if self._train is None:
+            self._train = build_pairs(self.cfg, "train") if self.cfg.task == "paired" else build_dataset(self.cfg)
+        return self._train
+
+    def _real_images(self, limit: int) -> torch.Tensor:
+        data = self._train_set()
+        if self.cfg.task == "paired":
+            return torch.stack([data[i][1] for i in _subset(len(data), limit, self.seed)])
+        return torch.stack([data[i] for i in _subset(len(data), limit, self.seed)])
+
+    @property
+    def extractor(self) -> torch.nn.Module:
+        if self._net is None:
+            what = "targets" if self.cfg.task == "paired" else "images"
+            reals = lambda: self._real_images(MAX_EXTRACTOR_REALS)  # noqa: E731
+            self._net = build_extractor(self.features, self.run_dir, reals, data_key(self.cfg, what), self.device)
+        return self._net
+
+    def __call__(self, g: Generator) -> dict:
+        return self.unconditional(g) if self.cfg.task == "unconditional" else self.paired(g)
+
+    def unconditional(self, g: Generator) -> dict:
+        """FID, KID (and its std over subsets), precision, recall, density, coverage; `classes` too where
+        the data have labels."""
+        if not self.features:
+            raise UserError("noise-to-image runs are scored on features: give --features own or inception")
+        if self._real is None:
+            self._real = extract(self.extractor, self._real_images(self.images))
+        n = self.images
+        if n < 10:
+            raise UserError(f"--images {n} is too few for the distribution metrics; give at least 10 (papers: 50000)")
+        fakes = g.sample(n, seed=self.seed + 1)
+        result = compare(self._real, extract(self.extractor, fakes))
+        result |= {"extractor": self.features, "images": n, "real_images": len(self._real)}
+        view = self._classifier()
+        if view is not None:
+            result["classes"] = view(fakes)
+        return result
+
+    def _classifier(self):
+        data = self._train_set()
+        if data.labels is None:
+            return None
+        if self._classes is None:
+            from .classes import ClassifierView
+
+            picked = _subset(len(data), 2 * MAX_EXTRACTOR_REALS, self.seed)
+            images = torch.stack([data[i] for i in picked])
+            self._classes = ClassifierView(images, data.labels[picked], seed=self.seed)
+        return self._classes
+
+    def paired(self, g: Generator) -> dict[str, dict]:
+        """Rows for the model and the trivial baselines on the held-out split (of `data`, if given, else
+        of the run's data): L1, PSNR, SSIM, and FID against the targets with the run's extractor."""
+        from ..evaluate import evaluate_pairs
+
+        cfg = self._eval_config()
+        train = build_pairs(cfg, "train") if self.data_name else self._train_set()
+        targets = torch.stack([train[i][1] for i in range(min(len(train), 200))])
+        held_out = self.held_out()
+        if len(held_out) > self.images:
+            held_out = torch.utils.data.Subset(held_out, _subset(len(held_out), self.images, self.seed))
+        extractor = self.extractor if self.features else None
+        return evaluate_pairs(g, held_out, targets.mean(0, keepdim=True), extractor=extractor)
+
+    def _eval_config(self) -> Config:
+        return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None)
+
+    def held_out(self, *splits: str):
+        """The held-out pairs: of `split`, or of the first of `splits` the data have (which becomes `split`)."""
+        candidates = splits or (self.split,)
+        for split in candidates if self._held_out is None else ():
+            try:
+                data = build_pairs(self._eval_config(), split)
+            except UserError:
+                if split == candidates[-1]:
+                    raise
+                continue
+            self._held_out, self.split = data, split
+            break
+        return self._held_out
+
+    def flat(self, result: dict) -> dict[str, float]:
+        """The headline numbers of a result, for a metrics line: the model's row of a paired result."""
+        row = result.get("model", result)
+        names = PAIRED_METRICS if "model" in result else UNCONDITIONAL_METRICS
+        return {k: float(row[k]) for k in names if isinstance(row.get(k), (int, float))}

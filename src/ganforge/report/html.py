@@ -1,0 +1,327 @@
+"""`ganforge report RUN_DIR`: one self-contained HTML page about a run (plots and sample grids inline as
+data: URIs, no network), readable while the run is still training or from a run made by an older version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import re
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..config import Config
+from ..jsonio import read_lines
+from ..losses import ADVERSARIAL_LOSSES
+from ..train.run_dir import open_run
+from . import figures
+
+MAX_FRAMES = 120  # sample grids in the slider; a longer run keeps an even selection (first and last included)
+THUMBNAILS = 6
+LOG_TAIL = 40
+
+STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 40px;
+color:#222}
+h1{margin-bottom:4px}h2{border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:32px}
+.meta{color:#555}.note{color:#777;font-style:italic}
+img.plot{max-width:100%}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;
+vertical-align:top}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
+.strip{display:flex;gap:10px;flex-wrap:wrap}.strip figure{margin:0;text-align:center}
+.strip img{width:150px;image-rendering:pixelated}.strip figcaption{font-size:12px;color:#555}
+#sample-frames img{max-width:100%;width:420px;image-rendering:pixelated}
+#sample-slider{width:420px}
+"""
+
+SLIDER_JS = """
+(function () {
+  var slider = document.getElementById("sample-slider");
+  if (!slider) return;
+  var frames = document.querySelectorAll("#sample-frames img");
+  var label = document.getElementById("sample-step");
+  function show() {
+    var i = Number(slider.value);
+    frames.forEach(function (f, k) { f.hidden = k !== i; });
+    label.textContent = "step " + frames[i].dataset.step;
+  }
+  slider.addEventListener("input", show);
+  show();
+})();
+"""
+
+# After every image has loaded (or failed), says so in <body data-rendered="OK n/n"> for a headless check.
+RENDER_CHECK_JS = """
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  var text = (bad.length ? "FAIL " : "OK ") + (imgs.length - bad.length) + "/" + imgs.length;
+  if (bad.length) text += ": " + bad.map(function (i) { return i.alt || "image"; }).join(", ");
+  document.body.dataset.rendered = text;
+  document.getElementById("render-check").textContent = "images rendered: " + text;
+});
+"""
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Writes the report of `run_dir` to `out` (default RUN_DIR/report.html) and returns its path."""
+    path, cfg = open_run(run_dir)
+    target = Path(out) if out is not None else path / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_report(path, cfg), encoding="utf-8")
+    return target
+
+
+def render_report(path: Path, cfg: Config) -> str:
+    rows = [r for r in read_lines(path / "metrics.jsonl") if isinstance(r, dict)]
+    events, source = _events(path, cfg, rows)
+    chance = _chance(cfg)
+    chance_note = f"dashed line: D's loss at chance, {chance:.2f}" if chance is not None else "no chance level"
+    sections = [
+        _header(path, cfg, rows),
+        _plot("losses", "Losses", figures.loss_figure(rows, chance, events), f"{chance_note}; dotted: events"),
+        _plot("d-outputs", "D outputs", figures.d_output_figure(rows)),
+        _plot("grad-norms", "Gradient norms", figures.grad_norm_figure(rows)),
+        _plot("diversity", "Diversity and NDB", figures.diversity_figure(rows), "logged at sample steps only"),
+        _plot("eval-metrics", "Metrics over training", figures.eval_figure(rows), "eval_* keys of metrics.jsonl"),
+        _events_section(events, source),
+        _samples(path),
+        _final_metrics(path),
+        _config(path),
+        _command(path),
+        _log_tail(path),
+    ]
+    title = escape(f"ganforge report: {path.resolve().name}")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+        f"<style>{STYLE}</style>\n</head>\n"
+        f'<body data-rendered="pending">\n{"".join(sections)}\n'
+        f'<p id="render-check" class="note">images rendered: not checked (JavaScript is off)</p>\n'
+        f"<script>{SLIDER_JS}{RENDER_CHECK_JS}</script>\n</body>\n</html>\n"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- sections
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{anchor}">\n<h2>{escape(title)}</h2>\n{body}\n</section>\n'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
+def _plot(anchor: str, title: str, uri: str | None, caption: str = "") -> str:
+    if uri is None:
+        return _section(anchor, title, _note("no data"))
+    body = f'<img class="plot" src="{uri}" alt="{escape(title)} plot">'
+    return _section(anchor, title, body + (_note(caption) if caption else ""))
+
+
+def _header(path: Path, cfg: Config, rows: list[dict]) -> str:
+    steps = [r["step"] for r in rows if isinstance(r.get("step"), (int, float))]
+    target = f"of {cfg.train.steps}" if cfg.train.steps else f"of {cfg.train.epochs} epochs"
+    speeds = [r["images_per_s"] for r in rows if isinstance(r.get("images_per_s"), (int, float))]
+    facts = {
+        "family": cfg.model.family,
+        "preset": cfg.preset or "none",
+        "data": cfg.data.name,
+        "adversarial loss": cfg.loss.gan,
+        "steps logged": f"{steps[-1] if steps else 0} {target}",
+        "started": _started(path),
+        "last update": _mtime(path / "metrics.jsonl") or "no metrics yet",
+        "report written": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if speeds:
+        facts["images/s (median)"] = f"{sorted(speeds)[len(speeds) // 2]:.1f}"
+    items = " · ".join(f"<b>{escape(k)}</b> {escape(str(v))}" for k, v in facts.items())
+    name = escape(path.resolve().name)
+    return (
+        f'<header>\n<h1>{name}</h1>\n<p class="meta">{items}</p>\n<p class="meta">{escape(str(path))}</p>\n</header>\n'
+    )
+
+
+def _started(path: Path) -> str:
+    """The first time stamp of log.txt, else when config.json was written."""
+    log = path / "log.txt"
+    if log.is_file():
+        with log.open(errors="replace") as f:
+            match = re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", f.readline())
+        if match:
+            return match.group(0)
+    return _mtime(path / "config.json") or "unknown"
+
+
+def _mtime(path: Path) -> str | None:
+    return dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S") if path.is_file() else None
+
+
+def _chance(cfg: Config) -> float | None:
+    """D's loss at chance (log 2 = 0.69 for the logistic losses), if the adversarial loss has one."""
+    if cfg.loss.gan not in ADVERSARIAL_LOSSES:
+        return None
+    return getattr(ADVERSARIAL_LOSSES.get(cfg.loss.gan), "chance", None)
+
+
+def _events(path: Path, cfg: Config, rows: list[dict]) -> tuple[list[dict], str]:
+    logged = path / "events.jsonl"
+    if logged.is_file():
+        return [e for e in read_lines(logged) if isinstance(e, dict)], "events.jsonl"
+    try:
+        from ..train.health import events_from_metrics
+
+        found = [e.to_dict() for e in events_from_metrics(cfg, rows)]
+    except Exception:  # an old or odd run: the report still shows everything else
+        return [], "no events.jsonl"
+    return found, "no events.jsonl; found again from metrics.jsonl by the health detector"
+
+
+def _events_section(events: list[dict], source: str) -> str:
+    if not events:
+        return _section("events", "Events", _note(f"no health events ({source})"))
+    head = "<tr><th>step</th><th>kind</th><th>message</th><th>advice</th><th>values</th></tr>"
+    body = "".join(
+        f"<tr><td class=num>{_fmt(e.get('step'))}</td><td>{escape(str(e.get('kind', '')))}</td>"
+        f"<td>{escape(str(e.get('message', '')))}</td><td>{escape(str(e.get('advice', '')))}</td>"
+        f"<td>{_fmt(e.get('values', ''))}</td></tr>"
+        for e in events
+    )
+    return _section("events", "Events", f"<table>{head}{body}</table>{_note(f'source: {source}')}")
+
+
+def _grids(path: Path) -> list[tuple[int, str]]:
+    """(step, data: URI) of each complete sample grid, in step order."""
+    found = []
+    for p in (path / "samples").glob("step_*.png"):
+        match = re.fullmatch(r"step_(\d+)\.png", p.name)
+        if match:
+            found.append((int(match.group(1)), p))
+    found.sort()
+    if len(found) > MAX_FRAMES:
+        pick = {round(i * (len(found) - 1) / (MAX_FRAMES - 1)) for i in range(MAX_FRAMES)}
+        found = [f for i, f in enumerate(found) if i in pick]
+    grids = []
+    for step, p in found:
+        try:
+            with Image.open(p) as im:
+                im.verify()  # a grid being written by a run still training is left out
+            grids.append((step, figures.data_uri(p.read_bytes())))
+        except Exception:
+            continue
+    return grids
+
+
+def _samples(path: Path) -> str:
+    grids = _grids(path)
+    if not grids:
+        return _section("samples", "Samples", _note("no sample grids yet"))
+    last = len(grids) - 1
+    frames = "".join(
+        f'<img src="{uri}" data-step="{step}" alt="samples at step {step}"{"" if i == last else " hidden"}>'
+        for i, (step, uri) in enumerate(grids)
+    )
+    slider = (
+        f'<p><input type="range" id="sample-slider" min="0" max="{last}" value="{last}" step="1" '
+        f'aria-label="sample step"> <span id="sample-step">step {grids[-1][0]}</span></p>'
+        f'<div id="sample-frames">{frames}</div>'
+    )
+    count = min(THUMBNAILS, len(grids))
+    picks = sorted({round(i * last / max(count - 1, 1)) for i in range(count)})
+    thumbs = "".join(
+        f'<figure><img src="{grids[i][1]}" alt="thumbnail, step {grids[i][0]}">'
+        f"<figcaption>step {grids[i][0]}</figcaption></figure>"
+        for i in picks
+    )
+    body = f'{slider}<h3>Evolution</h3><div class="strip">{thumbs}</div>'
+    return _section(
+        "samples", "Samples", body + _note(f"{len(grids)} grid{'s' if len(grids) > 1 else ''} from samples/")
+    )
+
+
+def _final_metrics(path: Path) -> str:
+    files = sorted(path.glob("eval_*.json"))
+    if not files:
+        return _section("final-metrics", "Final metrics", _note("no eval_*.json (run ganforge eval)"))
+    parts = []
+    for f in files:
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            parts.append(f"<h3>{escape(f.name)}</h3>{_note('could not be read (still being written?)')}")
+            continue
+        parts.append(f"<h3>{escape(f.name)}</h3>{metrics_table(data)}")
+    return _section("final-metrics", "Final metrics", "".join(parts))
+
+
+def metrics_table(data: Any) -> str:
+    """A table of an eval JSON: a dict of rows (each a dict) as one row each, else one key and value a row;
+    a nested dict becomes a table in its cell."""
+    if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+        columns = list(dict.fromkeys(k for row in data.values() for k in row))
+        head = "<tr><th></th>" + "".join(f"<th>{escape(str(c))}</th>" for c in columns) + "</tr>"
+        body = "".join(
+            f"<tr><th>{escape(str(name))}</th>" + "".join(_cell(row.get(c, "")) for c in columns) + "</tr>"
+            for name, row in data.items()
+        )
+        return f"<table>{head}{body}</table>"
+    if data == {}:
+        return _note("empty")
+    if isinstance(data, dict):
+        body = "".join(f"<tr><th>{escape(str(k))}</th>{_cell(v)}</tr>" for k, v in data.items())
+        return f"<table>{body}</table>"
+    return f"<pre>{escape(json.dumps(data, indent=2))}</pre>"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"<td>{metrics_table(value) if value else ''}</td>"
+    num = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"<td{' class=num' if num else ''}>{_fmt(value)}</td>"
+
+
+def _fmt(value: Any, items: int = 12) -> str:
+    """A value as short escaped text: floats to 4 significant digits, long lists cut, null as –."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_fmt(v) for v in value[:items])
+        more = f", … ({len(value)} in all)" if len(value) > items else ""
+        return f"[{shown}{more}]"
+    if isinstance(value, dict):
+        return ", ".join(f"{escape(str(k))}: {_fmt(v)}" for k, v in value.items())
+    return escape(str(value))
+
+
+def _config(path: Path) -> str:
+    text = (path / "config.json").read_text(errors="replace")
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), indent=2)
+    body = f"<details open><summary>config.json</summary><pre>{escape(text)}</pre></details>"
+    return _section("config", "Config", body)
+
+
+def _command(path: Path) -> str:
+    cmd = path / "command.txt"
+    if not cmd.is_file():
+        return _section("command", "Command", _note("not recorded"))
+    return _section("command", "Command", f"<pre>{escape(cmd.read_text(errors='replace').strip())}</pre>")
+
+
+def _log_tail(path: Path) -> str:
+    log = path / "log.txt"
+    if not log.is_file():
+        return _section("log", "Log", _note("no log.txt"))
+    lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+    summary = f"log.txt, last {len(lines)} lines"
+    return _section(
+        "log", "Log", f"<details><summary>{summary}</summary><pre>{escape(chr(10).join(lines))}</pre></details>"
+    )

@@ -1,0 +1,86 @@
+"""TensorBoard as the run's viewer (`train.logger=tensorboard`, `--logger tensorboard`): every metrics line
+as scalars, the sample grids as images, health events as text, in RUN_DIR/tensorboard/. The run's own
+files (metrics.jsonl, samples/, events.jsonl) are written as always; this is a second view of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..jsonio import read_lines
+from ..report.grid import image_grid
+from .hooks import HOOKS, Hook
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+NOT_SCALARS = ("step", "epoch")
+
+
+class TensorBoardLogger(Hook):
+    def __init__(self, trainer: Trainer):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError(
+                "train.logger=tensorboard needs the tensorboard package: pip install tensorboard "
+                "(or pip install 'ganforge[tensorboard]')"
+            ) from None
+        self.trainer, self._writer_class = trainer, SummaryWriter
+        self._writer = None
+        self.events_seen = 0
+
+    @property
+    def writer(self):
+        """Opened at the first line, once the run directory exists (a run that fails to start leaves none)."""
+        if self._writer is None:
+            self._writer = self._writer_class(log_dir=str(self.trainer.run_dir / "tensorboard"))
+        return self._writer
+
+    def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
+        t = self.trainer
+        if step % t.cfg.train.sample_every and step != t.total_steps:
+            return
+        images, nrow = t.task.sample_grid(t.networks[t.contract.weights], t.contract, t.fixed.value)
+        if bool(torch.isfinite(images).all()):
+            grid = np.asarray(image_grid(images, nrow).convert("RGB"))
+            self.writer.add_image("samples", grid, step, dataformats="HWC")
+
+    def after_log(self, step: int, row: dict[str, Any] | None) -> None:
+        if not row:
+            return
+        for key, value in row.items():
+            if key not in NOT_SCALARS and isinstance(value, (int, float)):
+                self.writer.add_scalar(_tag(key), value, step)
+        events = read_lines(self.trainer.run_dir / "events.jsonl")
+        for event in events[self.events_seen :]:
+            self.writer.add_text("events", f"step {event['step']} [{event['kind']}] {event['message']}", event["step"])
+        self.events_seen = max(self.events_seen, len(events))
+        self.writer.flush()
+
+    def on_stop(self, stop: Any) -> None:
+        if self._writer is not None:
+            self._writer.add_text("events", f"stopped: {stop.message}", self.trainer.progress.step)
+            self._writer.flush()
+
+
+def _tag(key: str) -> str:
+    """Scalars grouped as TensorBoard shows them: losses, D's outputs, gradients, evaluation, speed."""
+    if key.startswith("eval_"):
+        return f"eval/{key[5:]}"
+    if key.startswith("grad_norm_"):
+        return f"gradients/{key}"
+    if key.startswith(("D_", "d_acc")):
+        return f"discriminator/{key}"
+    if key.startswith(("d_", "g_")):
+        return f"loss/{key}"
+    if key in ("diversity", "ndb"):
+        return f"health/{key}"
+    return f"misc/{key}"
+
+
+HOOKS.register("tensorboard", lambda t: TensorBoardLogger(t) if t.cfg.train.logger == "tensorboard" else None)

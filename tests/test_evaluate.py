@@ -1,0 +1,108 @@
+"""`ganforge evaluate` on a noise-to-image run: the distribution metrics with the run's own extractor and the
+classifier view, which tell a 1,500-step run from a 100-step run of the same config."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.data.builtin import digits_images
+from ganforge.metrics.classes import ClassifierView
+from ganforge.metrics.features import own_extractor
+from tests.test_cli import assert_one_line_error, run_cli
+
+KEYS = {"fid", "kid", "precision", "recall", "density", "coverage", "extractor", "images", "step"}
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, digits_run):
+    """The headline run's config stopped at step 100 (about 15 s), with the headline run's own extractor
+    (the same data, so the same network: copied rather than trained again)."""
+    out = tmp_path_factory.mktemp("short") / "digits100"
+    ganforge.train("dcgan-mnist", data="digits", steps=100, out=out, quiet=True)
+    return out
+
+
+def evaluate(capsys, run, *args):
+    code, out, err = run_cli(capsys, "evaluate", run, "--features", "own", "--images", "1000", *args)
+    assert code == 0, err
+    return out
+
+
+def test_a_longer_run_scores_clearly_better(capsys, digits_run, short_run):
+    table = evaluate(capsys, digits_run)
+    assert "FID" in table and "classifier view" in table and "saved" in table
+    shutil.copytree(digits_run / "features", short_run / "features")
+    short = json.loads(evaluate(capsys, short_run, "--json"))
+    long = json.loads((digits_run / "eval_own.json").read_text())
+    assert short == json.loads((short_run / "eval_own.json").read_text())
+    print(json.dumps({"1500": long, "100": short}, indent=1))
+    assert set(long) >= KEYS and (long["step"], short["step"]) == (1500, 100) and long["images"] == 1000
+    assert long["fid"] < short["fid"] / 3 and long["kid"] < short["kid"] / 3
+    for k in ("precision", "recall", "density", "coverage"):
+        assert long[k] > short[k] + 0.1, k
+    view = long["classes"]
+    assert view["coverage"] >= 9 and sum(view["histogram"]) == 1000 and view["classifier_accuracy_on_reals"] > 0.85
+    assert short["classes"]["coverage"] <= 2  # a 100-step generator makes one blob, read (confidently) as one digit
+
+
+def test_evaluation_is_repeatable_and_reuses_the_saved_extractor(capsys, digits_run):
+    first = json.loads(evaluate(capsys, digits_run, "--json", "--out", digits_run / "again.json"))
+    assert first == json.loads(evaluate(capsys, digits_run, "--json", "--out", digits_run / "again.json"))
+    saved = torch.load(digits_run / "features" / "own.pt", weights_only=True)
+    assert saved["data"].startswith("digits|28|1")
+
+
+def test_evaluate_names_a_bad_option(capsys, digits_run):
+    code, _, err = run_cli(capsys, "evaluate", digits_run, "--images", "0")
+    assert_one_line_error(code, err, "--images")
+    code, _, err = run_cli(capsys, "evaluate", digits_run, "--checkpoint", "nope")
+    assert_one_line_error(code, err, "nope", "latest")
+
+
+def test_own_extractor_is_trained_once_per_data(tmp_path, monkeypatch):
+    monkeypatch.setattr("ganforge.metrics.features.OWN_STEPS", 20)
+    images, _ = digits_images(28)
+    calls = []
+
+    def reals():
+        calls.append(1)
+        return images[:300]
+
+    first = own_extractor(tmp_path, reals, "digits|28|1|images")
+    again = own_extractor(tmp_path, reals, "digits|28|1|images")
+    assert len(calls) == 1 and torch.equal(first(images[:5]), again(images[:5]))
+    own_extractor(tmp_path, reals, "shapes|28|1|images")  # other data: trained again, for them
+    assert len(calls) == 2
+
+
+def test_classifier_view_sees_a_missing_class():
+    images, labels = digits_images(28)
+    view = ClassifierView(images, labels)
+    all_digits = view(images[1400:])
+    no_sevens = view(images[1400:][labels[1400:] != 7])
+    assert all_digits["coverage"] == 10 and view.real_accuracy > 0.85
+    assert no_sevens["coverage"] == 9 and no_sevens["histogram"][7] < 0.02 * sum(no_sevens["histogram"])
+    assert view(images[:300][labels[:300] == 3])["coverage"] == 1
+
+
+def test_evaluate_with_the_inception_features(capsys, tmp_path, monkeypatch):
+    """The whole path with `--features inception`: the weights (a stand-in file the test writes, as the
+    download test does) fetched into the cache and checked, then every metric on 2048 Inception features."""
+    from ganforge.data.download import file_digest
+    from ganforge.metrics import inception
+    from tests.conftest import tiny_overrides
+    from tests.reference.portable_weights import portable_weights
+
+    weights = tmp_path / "weights.pth"
+    torch.save(portable_weights({k: v.shape for k, v in inception.FIDInception().state_dict().items()}), weights)
+    monkeypatch.setattr(inception, "WEIGHTS_URL", weights.as_uri())
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", file_digest(weights, "sha256"))
+    run = ganforge.train("dcgan", data="digits", steps=2, out=tmp_path / "r", quiet=True, overrides=tiny_overrides())
+    code, out, err = run_cli(capsys, "evaluate", run.dir, "--features", "inception", "--images", "10", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["extractor"] == "inception" and result["images"] == 10 and result["fid"] > 0
+    assert (tmp_path / "r" / "eval_inception.json").is_file() and inception.weights_path().is_file()
