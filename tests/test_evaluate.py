@@ -42,10 +42,10 @@ def test_a_longer_run_scores_clearly_better(capsys, digits_run, short_run):
     assert set(long) >= KEYS and (long["step"], short["step"]) == (1500, 100) and long["images"] == 1000
     assert long["fid"] < short["fid"] / 3 and long["kid"] < short["kid"] / 3
     for k in ("precision", "recall", "density", "coverage"):
-        assert long[k] > short[k] + 0.1, k
+        assert long[k] > max(2 * short[k], short[k] + 0.05), k
     view = long["classes"]
     assert view["coverage"] >= 9 and sum(view["histogram"]) == 1000 and view["classifier_accuracy_on_reals"] > 0.85
-    assert short["classes"]["coverage"] <= 2  # a 100-step generator makes one blob, read (confidently) as one digit
+    assert short["classes"]["coverage"] <= view["coverage"] - 5  # a 100-step generator makes a blob or two
 
 
 def test_evaluation_is_repeatable_and_reuses_the_saved_extractor(capsys, digits_run):
@@ -56,10 +56,26 @@ def test_evaluation_is_repeatable_and_reuses_the_saved_extractor(capsys, digits_
 
 
 def test_evaluate_names_a_bad_option(capsys, digits_run):
+    before = {p: p.stat().st_mtime_ns for p in digits_run.rglob("*") if p.is_file()}
     code, _, err = run_cli(capsys, "evaluate", digits_run, "--images", "0")
     assert_one_line_error(code, err, "--images")
+    code, _, err = run_cli(capsys, "evaluate", digits_run, "--images", "5")
+    assert_one_line_error(code, err, "5 images", "10 or more")
     code, _, err = run_cli(capsys, "evaluate", digits_run, "--checkpoint", "nope")
     assert_one_line_error(code, err, "nope", "latest")
+    code, _, err = run_cli(capsys, "evaluate", digits_run, "--split", "val")
+    assert_one_line_error(code, err, "--split", "drop them")
+    code, _, err = run_cli(capsys, "evaluate", digits_run, "--out", digits_run / "metrics.jsonl")
+    assert_one_line_error(code, err, "metrics.jsonl")
+    code, _, err = run_cli(capsys, "report", digits_run, "--out", digits_run / "checkpoints" / "latest.pt")
+    assert_one_line_error(code, err, "latest.pt")
+    assert before == {p: p.stat().st_mtime_ns for p in digits_run.rglob("*") if p.is_file()}
+
+
+def test_another_checkpoint_gets_its_own_results_file(capsys, digits_run):
+    evaluate(capsys, digits_run, "--checkpoint", "step_0001000", "--images", "100")
+    result = json.loads((digits_run / "eval_own_step_0001000.json").read_text())
+    assert result["step"] == 1000 and result["images"] == 100
 
 
 def test_own_extractor_is_trained_once_per_data(tmp_path, monkeypatch):

@@ -170,24 +170,21 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .train.run_dir import open_run
 
     run_dir, cfg = open_run(a.run_dir)
-    name = a.split if cfg.task == "paired" else (a.features or "own")
-    out = Path(a.out) if a.out else run_dir / f"eval_{name}.json"
-    check_outputs([(out, Path("the results"))], run_files(run_dir), "--out")
+    paired = cfg.task == "paired"
+    if not paired and (a.data or a.split):
+        raise UserError("--data and --split choose held-out pairs of image-to-image runs; drop them for this run")
     if a.images is not None and a.images < 1:
         raise UserError(f"--images must be positive, got {a.images}")
+    features, split = a.features or "own", a.split or "test"
+    name = (f"{split}" + ("" if features == "own" else f"_{features}")) if paired else features
+    if a.checkpoint and Path(a.checkpoint).stem != "latest":
+        name += f"_{Path(a.checkpoint).stem}"
+    out = Path(a.out) if a.out else run_dir / f"eval_{name}.json"
+    check_outputs([(out, Path("the results"))], run_files(run_dir), "--out")
     g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
-    features = a.features or "own"
-    images = a.images or (10**9 if cfg.task == "paired" else 5000)
-    evaluator = Evaluator(cfg, run_dir, features, images, g.device, split=a.split, data=a.data)
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        results = evaluator(g)
-    if cfg.task == "paired":
-        results = {**results, "extractor": features, "step": g.step}
-    else:
-        results |= {"step": g.step}
+    images = a.images or (10**9 if paired else 5000)
+    results = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)(g)
+    results = {**results, "extractor": features, "step": g.step} if paired else results | {"step": g.step}
     save_results(results, out)
     print(dumps(results, indent=2) if a.json else format_table(results))
     if not a.json:
@@ -196,9 +193,17 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from .outputs import check_folder, check_outputs, run_files
     from .report.html import write_report
+    from .train.run_dir import open_run
 
-    print(f"report: {write_report(Path(a.run_dir), Path(a.out) if a.out else None)}")
+    run_dir, _ = open_run(a.run_dir)
+    out = Path(a.out) if a.out else run_dir / "report.html"
+    check_folder(out.parent, "--out")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}")
+    check_outputs([(out, Path("the report"))], run_files(run_dir), "--out")
+    print(f"report: {write_report(run_dir, out)}")
     return 0
 
 
@@ -296,8 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="latest (default), best, step_NNNNNNN, or a checkpoint file")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--data", help="image to image: data set or folder (default: the run's own)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="image to image: the split")
-    p.add_argument("--out", help="JSON file (default: RUN_DIR/eval_FEATURES.json, or eval_SPLIT.json for pairs)")
+    p.add_argument("--split", choices=["train", "val", "test"], help="image to image: the split (default test)")
+    p.add_argument(
+        "--out",
+        help="JSON file (default: RUN_DIR/eval_FEATURES.json; pairs: eval_SPLIT.json, eval_SPLIT_inception.json; "
+        "_CHECKPOINT added for another checkpoint than latest)",
+    )
     p.add_argument("--device", default="auto")
 
     p = sub.add_parser("report", help="one self-contained HTML page of a run: curves, events, samples, metrics")

@@ -44,6 +44,8 @@ def check_outputs(outputs: Iterable[tuple[Path, Path]], protected: Iterable[Path
 
 
 def run_files(run_dir: Path) -> list[Path]:
-    """The files of a run directory that commands read: its config, metrics, log and checkpoints."""
-    named = [run_dir / name for name in ("config.json", "metrics.jsonl", "log.txt")]
-    return [p for p in named if p.exists()] + sorted((run_dir / "checkpoints").glob("*"))
+    """The files of a run directory that commands read: its config, metrics, events, log, command,
+    checkpoints and feature extractor."""
+    named = [run_dir / name for name in ("config.json", "metrics.jsonl", "events.jsonl", "log.txt", "command.txt")]
+    kept = [*(run_dir / "checkpoints").glob("*"), *(run_dir / "features").glob("*")]
+    return [p for p in named if p.exists()] + sorted(kept)

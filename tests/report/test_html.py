@@ -22,7 +22,12 @@ EVAL_OWN = {
     "step": 8,
     "classes": {"counts": [1, 2, 3], "coverage": 7},
 }
-EVAL_PAIRED = {"model": {"l1": 0.12, "psnr": 21.5, "ssim": 0.71}, "baseline: input": {"l1": 0.3, "psnr": 15.2}}
+EVAL_PAIRED = {  # as ganforge evaluate writes it for an image-to-image run
+    "model": {"l1": 0.12, "psnr": 21.5, "ssim": 0.71, "fid": 3.2, "images": 100},
+    "baseline: input": {"l1": 0.3, "psnr": 15.2, "ssim": 0.4, "fid": 41.0, "images": 100},
+    "extractor": "own",
+    "step": 8,
+}
 
 
 @pytest.fixture(scope="module")

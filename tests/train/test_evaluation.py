@@ -107,3 +107,25 @@ def test_image_to_image_runs_are_scored_on_the_val_split(tmp_path):
     best = max(rows, key=lambda r: (r["eval_psnr"], -r["step"]))
     assert load_checkpoint(run.dir / "checkpoints" / "best.pt")["step"] == best["step"]
     assert "on val" in (run.dir / "log.txt").read_text()
+
+
+def test_a_resumed_run_with_evaluation_is_bit_exact(tmp_path, eval_run):
+    """Stopped at step 4 (an evaluation step) and resumed to 8: the same weights, metrics lines and best."""
+    train(tmp_path, "part", steps=4, extra=EVAL)
+    resumed = ganforge.train(resume=tmp_path / "part", steps=8, quiet=True)
+    a = load_checkpoint(eval_run.dir / "checkpoints" / "latest.pt")
+    b = load_checkpoint(resumed.dir / "checkpoints" / "latest.pt")
+    assert all(torch.equal(a["g"][k], b["g"][k]) for k in a["g"]) and a["evaluation"] == b["evaluation"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows]  # noqa: E731
+    assert strip(resumed.metrics()) == strip(eval_run.metrics())
+
+
+@pytest.mark.parametrize(
+    ("override", "needles"),
+    [("eval.every=3", ("eval.every=3", "train.log_every=2")), ("eval.every=-2", ("eval.every=-2",))],
+)
+def test_bad_evaluation_settings_are_refused_before_training(capsys, tmp_path, override, needles):
+    sets = [x for o in [*tiny_overrides(), override] for x in ("--set", o)]
+    code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--steps", "4", "--out", tmp_path / "r", *sets)
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "r").exists()

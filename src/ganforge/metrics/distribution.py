@@ -11,9 +11,12 @@ features (extractors: metrics/features.py).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import nn
+
+BLOCK_ELEMENTS = 2**25  # distances computed at once (256 MB in float64)
 
 
 class _Features(nn.Module):
@@ -51,41 +54,46 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size:
     return float(mean), float(std)
 
 
-def _distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    return torch.cat([torch.cdist(part, b) for part in a.double().split(chunk)]) if len(a) else a.new_zeros(0, len(b))
+def _by_rows(a: torch.Tensor, b: torch.Tensor, reduce: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """`reduce(distances)` of each block of rows of the (len(a), len(b)) distance matrix, joined: no
+    more than about 256 MB of distances at once, whatever the number of images."""
+    a, b = a.double(), b.double()
+    chunk = max(1, BLOCK_ELEMENTS // max(len(b), 1))
+    parts = [reduce(torch.cdist(a[i : i + chunk], b)) for i in range(0, len(a), chunk)]
+    return torch.cat(parts)
 
 
 def _radii(features: torch.Tensor, k: int) -> torch.Tensor:
     """Distance of each point to its k-th nearest neighbour in its own set (itself excluded)."""
-    return _distances(features, features.double()).kthvalue(k + 1, dim=1).values
+    return _by_rows(features, features, lambda d: d.kthvalue(k + 1, dim=1).values)
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
     """Precision: the share of fakes inside the real manifold (a union of k-NN balls around the reals);
     recall: the share of reals inside the fake manifold."""
-    real, fake = real.double(), fake.double()
-    to_real = _distances(fake, real)  # (fakes, reals)
     real_radii, fake_radii = _radii(real, k), _radii(fake, k)
-    precision = (to_real <= real_radii[None, :]).any(dim=1).double().mean()
-    recall = (to_real.t() <= fake_radii[None, :]).any(dim=1).double().mean()
+    precision = _by_rows(fake, real, lambda d: (d <= real_radii[None, :]).any(dim=1)).double().mean()
+    recall = _by_rows(real, fake, lambda d: (d <= fake_radii[None, :]).any(dim=1)).double().mean()
     return float(precision), float(recall)
 
 
 def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
     """Density: how many real k-NN balls each fake falls in, on average, over k (1 for a match of the
     real distribution); coverage: the share of reals whose ball holds at least one fake."""
-    radii = _radii(real.double(), k)
-    inside = _distances(fake, real.double()) <= radii[None, :]  # (fakes, reals)
-    density = inside.double().sum() / (k * len(fake))
-    coverage = inside.any(dim=0).double().mean()
+    radii = _radii(real, k)
+    density = _by_rows(fake, real, lambda d: (d <= radii[None, :]).sum(dim=1)).double().sum() / (k * len(fake))
+    nearest_fake = _by_rows(real, fake, lambda d: d.min(dim=1).values)
+    coverage = (nearest_fake <= radii).double().mean()
     return float(density), float(coverage)
 
 
 def compare(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    """Every metric of this module for two sets of features."""
+    """Every metric of this module for two sets of features. The k-NN metrics take as many fakes as reals
+    (the first ones): their values depend on the sizes of the two sets, and the papers use equal sizes."""
     kid_mean, kid_std = kid(real, fake)
-    precision, recall = precision_recall(real, fake)
-    density, coverage = density_coverage(real, fake)
+    n = min(len(real), len(fake))
+    precision, recall = precision_recall(real[:n], fake[:n])
+    density, coverage = density_coverage(real[:n], fake[:n])
     return {
         "fid": fid(real, fake),
         "kid": kid_mean,

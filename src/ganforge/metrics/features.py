@@ -99,10 +99,7 @@ def own_extractor(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_
             net = OwnEncoder(saved["channels"], saved["num_features"])
             net.load_state_dict(saved["weights"])
             return net.eval().requires_grad_(False)
-    images = reals()
-    if len(images) < 64:
-        raise UserError(f"the own feature extractor needs at least 64 real images to learn from, got {len(images)}")
-    net = train_own(images)
+    net = train_own(reals())
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"data": data_key, "channels": net.channels, "num_features": net.num_features}

@@ -9,9 +9,11 @@ baselines (evaluate.py), and the FID of each against the targets.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from ..config import Config, apply_overrides
@@ -28,6 +30,7 @@ PAIRED_METRICS = ("l1", "psnr", "ssim", "fid")
 LOWER_IS_BETTER = frozenset({"fid", "kid", "l1"})
 METRICS = tuple(dict.fromkeys(UNCONDITIONAL_METRICS + PAIRED_METRICS))
 MAX_EXTRACTOR_REALS = 5000  # real images the own extractor learns from
+MIN_OWN_REALS = 64
 
 
 def better(metric: str, new: float, old: float | None) -> bool:
@@ -96,19 +99,43 @@ class Evaluator:
             self._net = build_extractor(self.features, self.run_dir, reals, data_key(self.cfg, what), self.device)
         return self._net
 
+    def check(self, real_images: int) -> None:
+        """What can be checked before any work: the number of images, the extractor's needs (the Inception
+        weights are fetched now)."""
+        if self.cfg.task == "unconditional" and self.images < 10:
+            raise UserError(f"{self.images} images are too few for the distribution metrics; give 10 or more")
+        if self.features == "own" and real_images < MIN_OWN_REALS:
+            raise UserError(
+                f"the own feature extractor learns from the real images, and there are {real_images}: give "
+                f"{MIN_OWN_REALS} or more, or use --features inception"
+            )
+        if self.features == "inception":
+            _ = self.extractor
+
     def __call__(self, g: Generator) -> dict:
-        return self.unconditional(g) if self.cfg.task == "unconditional" else self.paired(g)
+        """The scores of `g`, drawing nothing from the caller's random streams (CPU, the device's, NumPy's,
+        Python's), and the same every time."""
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        numpy_state, python_state = np.random.get_state(), random.getstate()
+        try:
+            with torch.random.fork_rng(devices=cuda):
+                torch.random.default_generator.manual_seed(self.seed)
+                if cuda:
+                    torch.cuda.manual_seed(self.seed)
+                return self.unconditional(g) if self.cfg.task == "unconditional" else self.paired(g)
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
     def unconditional(self, g: Generator) -> dict:
         """FID, KID (and its std over subsets), precision, recall, density, coverage; `classes` too where
         the data have labels."""
         if not self.features:
             raise UserError("noise-to-image runs are scored on features: give --features own or inception")
+        self.check(len(self._train_set()))
         if self._real is None:
             self._real = extract(self.extractor, self._real_images(self.images))
         n = self.images
-        if n < 10:
-            raise UserError(f"--images {n} is too few for the distribution metrics; give at least 10 (papers: 50000)")
         fakes = g.sample(n, seed=self.seed + 1)
         result = compare(self._real, extract(self.extractor, fakes))
         result |= {"extractor": self.features, "images": n, "real_images": len(self._real)}

@@ -31,6 +31,7 @@ color:#222}
 h1{margin-bottom:4px}h2{border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:32px}
 .meta{color:#555}.note{color:#777;font-style:italic}
 img.plot{max-width:100%}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(540px,1fr));column-gap:24px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;
 vertical-align:top}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
@@ -74,7 +75,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     path, cfg = open_run(run_dir)
     target = Path(out) if out is not None else path / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_report(path, cfg), encoding="utf-8")
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(render_report(path, cfg), encoding="utf-8")
+    partial.replace(target)  # a reader never sees half a page
     return target
 
 
@@ -83,11 +86,14 @@ def render_report(path: Path, cfg: Config) -> str:
     events, source = _events(path, cfg, rows)
     chance = _chance(cfg)
     chance_note = f"dashed line: D's loss at chance, {chance:.2f}" if chance is not None else "no chance level"
-    sections = [
-        _header(path, cfg, rows),
+    curves = [  # side by side on a wide screen
         _plot("losses", "Losses", figures.loss_figure(rows, chance, events), f"{chance_note}; dotted: events"),
         _plot("d-outputs", "D outputs", figures.d_output_figure(rows)),
         _plot("grad-norms", "Gradient norms", figures.grad_norm_figure(rows)),
+    ]
+    sections = [
+        _header(path, cfg, rows),
+        f'<div class="grid">{"".join(curves)}</div>',
         _plot("diversity", "Diversity and NDB", figures.diversity_figure(rows), "logged at sample steps only"),
         _plot("eval-metrics", "Metrics over training", figures.eval_figure(rows), "eval_* keys of metrics.jsonl"),
         _events_section(events, source),
@@ -248,7 +254,7 @@ def _samples(path: Path) -> str:
 def _final_metrics(path: Path) -> str:
     files = sorted(path.glob("eval_*.json"))
     if not files:
-        return _section("final-metrics", "Final metrics", _note("no eval_*.json (run ganforge eval)"))
+        return _section("final-metrics", "Final metrics", _note("no eval_*.json (run ganforge evaluate)"))
     parts = []
     for f in files:
         try:

@@ -9,7 +9,6 @@ exactly as one without it.
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,10 +31,14 @@ class EvaluationWatch(Hook):
                 f"eval.best_metric={cfg.eval.best_metric!r} is not measured for {cfg.task} runs; "
                 f"choose one of {', '.join(names)}"
             )
+        if cfg.eval.every % cfg.train.log_every:
+            raise UserError(
+                f"eval.every={cfg.eval.every} must be a multiple of train.log_every={cfg.train.log_every}, so that "
+                "each evaluation lands on the line of its own step; change either"
+            )
         self.metric = cfg.eval.best_metric
-        if cfg.task == "unconditional" and cfg.eval.images < 10:
-            raise UserError(f"eval.images={cfg.eval.images} is too few for the distribution metrics; give 10 or more")
         self.evaluator = Evaluator(cfg, trainer.run_dir, cfg.eval.features, cfg.eval.images, trainer.device)
+        self.evaluator.check(len(trainer.dataset))  # fails now, not after eval.every steps of training
         if cfg.task == "paired":
             self.evaluator.held_out("val", "test")  # the best checkpoint is chosen on val, where there is one
         self.best: float | None = None
@@ -48,14 +51,7 @@ class EvaluationWatch(Hook):
         if step % t.cfg.eval.every and step != t.total_steps:
             return
         g = Generator(t.networks[t.contract.weights], t.cfg, t.device, t.contract)
-        numpy_state, python_state = np.random.get_state(), random.getstate()
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(t.cfg.train.seed)
-                scores = self.evaluator.flat(self.evaluator(g))
-        finally:
-            np.random.set_state(numpy_state)
-            random.setstate(python_state)
+        scores = self.evaluator.flat(self.evaluator(g))
         if not all(np.isfinite(list(scores.values()))):
             return
         t.monitor.record({f"eval_{k}": torch.tensor(v) for k, v in scores.items()})
@@ -76,4 +72,11 @@ class EvaluationWatch(Hook):
         self.best, self.best_step = state.get("best"), state.get("best_step")
 
 
-HOOKS.register("evaluation", lambda trainer: EvaluationWatch(trainer) if trainer.cfg.eval.every > 0 else None)
+def _evaluation(trainer: Trainer) -> EvaluationWatch | None:
+    every = trainer.cfg.eval.every
+    if every < 0:
+        raise UserError(f"eval.every={every} is negative; give 0 (no evaluation during training) or a step count")
+    return EvaluationWatch(trainer) if every else None
+
+
+HOOKS.register("evaluation", _evaluation)

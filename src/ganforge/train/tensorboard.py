@@ -33,12 +33,15 @@ class TensorBoardLogger(Hook):
         self.trainer, self._writer_class = trainer, SummaryWriter
         self._writer = None
         self.events_seen = 0
+        self.resumed_at: int | None = None
 
     @property
     def writer(self):
         """Opened at the first line, once the run directory exists (a run that fails to start leaves none)."""
         if self._writer is None:
-            self._writer = self._writer_class(log_dir=str(self.trainer.run_dir / "tensorboard"))
+            # a resumed run writes again what came after its checkpoint: TensorBoard drops the old records
+            purge = None if self.resumed_at is None else self.resumed_at + 1
+            self._writer = self._writer_class(log_dir=str(self.trainer.run_dir / "tensorboard"), purge_step=purge)
         return self._writer
 
     def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
@@ -49,6 +52,7 @@ class TensorBoardLogger(Hook):
         if bool(torch.isfinite(images).all()):
             grid = np.asarray(image_grid(images, nrow).convert("RGB"))
             self.writer.add_image("samples", grid, step, dataformats="HWC")
+            self.writer.flush()
 
     def after_log(self, step: int, row: dict[str, Any] | None) -> None:
         if not row:
@@ -66,6 +70,12 @@ class TensorBoardLogger(Hook):
         if self._writer is not None:
             self._writer.add_text("events", f"stopped: {stop.message}", self.trainer.progress.step)
             self._writer.flush()
+
+    def state_dict(self) -> dict:
+        return {"events_seen": self.events_seen, "step": self.trainer.progress.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.events_seen, self.resumed_at = int(state["events_seen"]), int(state["step"])
 
 
 def _tag(key: str) -> str:
