@@ -32,6 +32,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/eval_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
