@@ -23,6 +23,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .config_choices import (
+    directions,
+    extractor_names,
+    family_names,
+    gan_loss_names,
+    metric_names,
+    optimizer_names,
+)
 from .errors import UserError
 from .presets import preset_dict, preset_names, preset_summary  # noqa: F401  (part of this module's face)
 
@@ -34,47 +42,11 @@ def option(default: Any, *, choices: Iterable[str] | Callable[[], Iterable[str]]
     return field(default=default, metadata={"choices": choices, "positive": positive})
 
 
-def _family_names() -> list[str]:
-    from .models import FAMILIES
-
-    return FAMILIES.names()
-
-
-def _gan_loss_names() -> list[str]:
-    from .losses import ADVERSARIAL_LOSSES
-
-    return ADVERSARIAL_LOSSES.names()
-
-
-def _optimizer_names() -> list[str]:
-    from .train.optim import OPTIMIZERS
-
-    return OPTIMIZERS.names()
-
-
-def _extractor_names() -> list[str]:
-    from .metrics.features import EXTRACTORS
-
-    return EXTRACTORS.names()
-
-
-def _metric_names() -> tuple[str, ...]:
-    from .metrics.generated import METRICS
-
-    return METRICS
-
-
-def _directions() -> tuple[str, ...]:
-    from .data.paired import DIRECTIONS
-
-    return ("auto", *DIRECTIONS)
-
-
 @dataclass
 class ModelConfig:
     """The `model` section's common part; each family subclasses it with its own keys (models/)."""
 
-    family: str = option("", choices=_family_names)  # set by the family's registration (model_options)
+    family: str = option("", choices=family_names)  # set by the family's registration (model_options)
     spectral_norm: bool = False  # spectral normalisation of D's convolutions and linear layers (Miyato et al.)
 
     def check(self, cfg: Config, origin: str) -> None:
@@ -87,7 +59,7 @@ class DataConfig:
     image_size: int = option(64, positive=True)
     channels: int = 3  # channels of the generated images (1 gray, 3 RGB)
     in_channels: int = 3  # channels of the input images of paired tasks
-    direction: str = option("auto", choices=_directions)  # paired: AtoB, BtoA, or the data set's own (auto)
+    direction: str = option("auto", choices=directions)  # paired: AtoB, BtoA, or the data set's own (auto)
     jitter: bool = True  # paired: random resize-crop and mirror of the training pairs
     degrade: str = ""  # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
     val_name: str = ""  # held-out data for sample grids and evaluate (default: the val split of `name`)
@@ -97,7 +69,7 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = option("adam", choices=_optimizer_names)
+    name: str = option("adam", choices=optimizer_names)
     lr: float = 2e-4
     beta1: float = 0.5  # adam
     beta2: float = 0.999  # adam
@@ -109,7 +81,7 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    gan: str = option("bce", choices=_gan_loss_names)  # the adversarial loss (losses.py)
+    gan: str = option("bce", choices=gan_loss_names)  # the adversarial loss (losses.py)
     gan_weight: float = 1.0
     l1: float = 0.0  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
     ssim: float = 0.0  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
@@ -142,6 +114,9 @@ class TrainConfig:
     ema_rampup: float = 0.05  # early on the half-life is at most this fraction of the images seen; 0 = none
     replay_size: int = 0  # experience replay: fakes kept from earlier steps; 0 = off
     replay_prob: float = 0.5  # the chance that a fake shown to D is swapped for a kept one
+    precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))  # autocast; auto: bf16 on CUDA, else fp32
+    channels_last: str = option("auto", choices=("auto", "on", "off"))  # conv memory format; auto: on CUDA
+    compile: bool = False  # torch.compile the networks (train/runtime.py)
     logger: str = option("files", choices=("files", "tensorboard"))  # tensorboard: also RUN_DIR/tensorboard/
 
 
@@ -167,9 +142,9 @@ class EvalConfig:
     """Evaluation during training (train/evaluation.py): metrics every `every` steps, best.pt kept."""
 
     every: int = 0  # steps between evaluations; 0 = none during training
-    features: str = option("own", choices=_extractor_names)  # own (trained on the run's data) or inception
+    features: str = option("own", choices=extractor_names)  # own (trained on the run's data) or inception
     images: int = option(1000, positive=True)  # generated images (or held-out pairs) per evaluation
-    best_metric: str = option("fid", choices=_metric_names)  # checkpoints/best.pt is the best by this
+    best_metric: str = option("fid", choices=metric_names)  # checkpoints/best.pt is the best by this
 
 
 DEFAULT_FAMILY = "dcgan"

@@ -182,6 +182,7 @@ def test_in_memory_data_sets_get_no_loader_workers(tmp_path):
     from ganforge.data.folder import ImageFolder
     from ganforge.data.shapes import ShapesPairs
     from ganforge.train.data_stream import BatchStream
+    from ganforge.train.runtime import Runtime
     from tests.train.test_loop import write_folder
 
     folder = ImageFolder(write_folder(tmp_path / "imgs", n=4), 16, 3)
@@ -192,4 +193,4 @@ def test_in_memory_data_sets_get_no_loader_workers(tmp_path):
         (folder, min(8, os.cpu_count() or 1)),
     ]:
         assert isinstance(ds, ImageDataset)
-        assert BatchStream(ds, 4, 0, torch.device("cpu")).loader.num_workers == workers, type(ds).__name__
+        assert BatchStream(ds, 4, 0, Runtime(torch.device("cpu"))).loader.num_workers == workers, type(ds).__name__

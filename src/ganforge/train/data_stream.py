@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from ..data.base import ImageDataset
 from ..errors import UserError
+from .runtime import Runtime
 
 
 class EpochBatches:
@@ -37,14 +38,15 @@ class EpochBatches:
 
 
 class BatchStream:
-    """Batches of a data set on a device, forever; `batches_per_epoch` tells epochs from steps."""
+    """Batches of a data set on the runtime's device (and memory format), forever; `batches_per_epoch`
+    tells epochs from steps."""
 
     def __init__(
         self,
         dataset: ImageDataset,
         batch_size: int,
         seed: int,
-        device: torch.device,
+        runtime: Runtime,
         start_batch: int = 0,
         num_workers: int = -1,
         rank: int = 0,
@@ -60,12 +62,12 @@ class BatchStream:
         self.batches_per_epoch = self.sampler.batches_per_epoch
         if num_workers < 0:
             num_workers = 0 if dataset.in_memory else min(8, os.cpu_count() or 1)
-        self.device = device
+        self.runtime = runtime
         self.loader = DataLoader(
             dataset,
             batch_sampler=self.sampler,
             num_workers=num_workers,
-            pin_memory=device.type == "cuda",
+            pin_memory=runtime.device.type == "cuda",
             persistent_workers=num_workers > 0,
             prefetch_factor=4 if num_workers > 0 else None,
             generator=torch.Generator().manual_seed(seed),  # workers' seeds must not consume the global RNG
@@ -84,5 +86,5 @@ class BatchStream:
     def __next__(self):
         batch = next(self._it)
         if isinstance(batch, (list, tuple)):
-            return tuple(t.to(self.device, non_blocking=True) for t in batch)
-        return batch.to(self.device, non_blocking=True)
+            return tuple(self.runtime.images(t) for t in batch)
+        return self.runtime.images(batch)

@@ -28,6 +28,7 @@ class EMA(Hook):
     def __init__(self, trainer: Trainer):
         self.trainer, self.g = trainer, unwrap(trainer.g)
         self.ema = copy.deepcopy(self.g).requires_grad_(False)
+        self.ema._compiled_call_impl = None  # a compiled G's copy would call G's compiled forward: run its own
 
     def beta(self, images_seen: int) -> float:
         t = self.trainer.cfg.train

@@ -27,7 +27,7 @@ from .monitor import Monitor
 from .objective import GANObjective, Metrics, Phase
 from .optim import NetOptimizer
 from .run_dir import Run
-from .runtime import resolve_device, seed_everything
+from .runtime import Runtime, seed_everything
 from .state import Progress, RandomStreams, TrainingState, Value
 from .tasks import build_task
 
@@ -37,16 +37,17 @@ class Trainer:
 
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, quiet: bool = False):
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
-        self.device = resolve_device(cfg.train.device)
+        self.runtime = Runtime.from_config(cfg.train)
+        self.device = self.runtime.device
         seed_everything(cfg.train.seed, self.device)
         family = family_of(cfg)
         self.dataset = build_dataset(cfg, "train")
         self.task = build_task(cfg, self.dataset)
-        self.g, self.d = (m.to(self.device) for m in build_models(cfg))
+        self.g, self.d = (self.runtime.prepare(m) for m in build_models(cfg))
         self.nets = {"g": self.g, "d": self.d}
         self.objective = GANObjective(cfg, self.task, self.g, self.d)
         self.optimizers = {
-            name: NetOptimizer(net, o, self.objective.lazy_ratio(name))
+            name: NetOptimizer(net, o, self.objective.lazy_ratio(name), self.runtime.grad_scaler())
             for (name, net), o in zip(self.nets.items(), (cfg.train.g_optim, cfg.train.d_optim), strict=True)
         }
         self.contract = inference_contract(cfg)
@@ -71,6 +72,8 @@ class Trainer:
             **self.objective.components(),
         }.items():
             self.state.add(name, component)
+        for name, optimizer in self.optimizers.items():  # loss scalers came later than some runs
+            self.state.add(f"scaler_{name}", optimizer.scaler, optional=True)
         for name, hook in self.hooks.items():  # hooks came later than some runs: their state may be absent
             if hasattr(hook, "state_dict"):
                 self.state.add(name, hook, optional=True)
@@ -78,8 +81,9 @@ class Trainer:
             latest = self.run_dir / "checkpoints" / "latest.pt"
             self.state.load_state_dict(load_checkpoint(latest), latest)
 
+        t = cfg.train
         self.stream = BatchStream(
-            self.dataset, cfg.train.batch_size, cfg.train.seed, self.device, self.progress.batches, cfg.data.num_workers
+            self.dataset, t.batch_size, t.seed, self.runtime, self.progress.batches, cfg.data.num_workers
         )
         self.batches_per_epoch = self.stream.batches_per_epoch
         per_step = self.objective.batches_per_step
@@ -91,7 +95,7 @@ class Trainer:
         if not resume:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.json")
-        self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; device {self.device}"
+        self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; {self.runtime.describe()}"
 
     def next_inputs(self) -> Any:
         """The next batch from the data, prepared by the objective for its phases."""
@@ -124,10 +128,11 @@ class Trainer:
         return metrics
 
     def _optimise(self, phase: Phase, inputs: Any) -> Metrics:
-        loss, metrics = self.objective(phase, inputs)
+        with self.runtime.autocast():
+            loss, metrics = self.objective(phase, inputs)
         optimizer = self.optimizers[phase.net]
         optimizer.zero_grad()
-        loss.backward()
+        optimizer.backward(loss)
         # gradient norms cost a pass over all gradients: measured at the last step of each log window
         norm = optimizer.step(measure=(self.progress.step + 1) % self.cfg.train.log_every == 0)
         if norm is not None:
@@ -148,10 +153,14 @@ class Trainer:
             net.train()
         if self.progress.step == 0:
             self.save()  # a good checkpoint to fall back on, whatever happens next
+        first, started = True, time.perf_counter()
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not interrupted.raised and not self.stop:
                     metrics = self.train_step()
+                    if first and self.runtime.compile:  # compile time, apart from the steady state's images/s
+                        monitor.note(f"first step, compiling the networks: {time.perf_counter() - started:.1f} s")
+                    first = False
                     monitor.update(metrics)
                     self.progress.step += 1
                     step = self.progress.step

@@ -22,10 +22,13 @@ class NetOptimizer:
     """One network's optimiser, its inverse-time learning-rate decay (Keras `decay`; identity when
     `lr_decay` is 0) and gradient clipping (Keras `clipvalue`)."""
 
-    def __init__(self, net: nn.Module, o: OptimConfig, lazy_ratio: float = 1.0):
+    def __init__(
+        self, net: nn.Module, o: OptimConfig, lazy_ratio: float = 1.0, scaler: torch.amp.GradScaler | None = None
+    ):
         """`lazy_ratio` < 1 (lazy regularisation phases) scales the learning rate and raises the momentum
         factors to that power, as StyleGAN2 does, so the extra steps leave the dynamics as they were."""
         self.params = list(net.parameters())
+        self.scaler = scaler if scaler is not None else torch.amp.GradScaler("cpu", enabled=False)
         self.clip_value = o.clip_value
         if lazy_ratio != 1.0:
             r = lazy_ratio
@@ -37,12 +40,18 @@ class NetOptimizer:
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
+    def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of `loss`, scaled when the run's precision needs it (fp16)."""
+        self.scaler.scale(loss).backward()
+
     def step(self, measure: bool = False) -> torch.Tensor | None:
-        """Clip, step, advance the schedule; with `measure`, returns the gradients' total norm before
-        clipping (on the device)."""
+        """Unscale, clip, step, advance the schedule; with `measure`, returns the gradients' total norm
+        before clipping (on the device). An fp16 step whose gradients overflowed is skipped by the scaler."""
+        self.scaler.unscale_(self.optimizer)
         norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None]) if measure else None
         if self.clip_value > 0:
             nn.utils.clip_grad_value_(self.params, self.clip_value)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.schedule.step()
         return norm

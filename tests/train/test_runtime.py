@@ -1,0 +1,120 @@
+"""The runtime layer (train/runtime.py): precision, memory format and torch.compile, switched by config
+keys alone, on the CPU (the CUDA paths: fp16 with its scaler, bf16 by default, run on a GPU only)."""
+
+import pytest
+import torch
+from torch import nn
+
+import ganforge
+from ganforge.config import load_config
+from ganforge.train.checkpoint import load_checkpoint
+from ganforge.train.optim import NetOptimizer
+from ganforge.train.runtime import Runtime
+from tests.conftest import tiny_overrides
+from tests.test_cli import assert_one_line_error, run_cli
+
+
+def train(tmp_path, name, *extra, steps=8, preset="dcgan", data="digits", resume=None):
+    if resume is not None:
+        return ganforge.train(resume=resume, steps=steps, quiet=True)
+    overrides = tiny_overrides() + list(extra) if preset == "dcgan" else list(extra)
+    return ganforge.train(preset, data=data, steps=steps, out=tmp_path / name, quiet=True, overrides=overrides)
+
+
+def weights(run, net="g"):
+    return load_checkpoint(run.dir / "checkpoints" / "latest.pt")[net]
+
+
+def max_difference(a, b):
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+
+
+@pytest.fixture(scope="module")
+def fp32_run(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("fp32"), "run")
+
+
+def test_the_cpu_default_is_plain_float32():
+    r = Runtime.from_config(load_config("dcgan").train)
+    assert (r.device.type, r.precision, r.channels_last, r.compile) == ("cpu", "fp32", False, False)
+    assert not torch.is_autocast_enabled("cpu")
+    with r.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_bf16_autocasts_the_forward_passes_and_trains_finite(tmp_path, fp32_run):
+    cfg = load_config("dcgan")
+    cfg.train.precision = "bf16"
+    r = Runtime.from_config(cfg.train)
+    with r.autocast():
+        assert nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8)).dtype == torch.bfloat16
+    run = train(tmp_path, "bf16", "train.precision=bf16")
+    rows = run.metrics()
+    assert all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in rows)
+    assert weights(run)["net.1.weight"].dtype == torch.float32  # the weights stay float32
+    assert 1e-6 < max_difference(weights(run), weights(fp32_run)) < 0.05  # rounded forward passes, same course
+    assert "cpu, bf16" in (run.dir / "log.txt").read_text()
+
+
+def test_pix2pix_at_batch_1_trains_under_bf16(tmp_path):
+    """Its Keras-style bottleneck BatchNorm (a 1x1 map at batch 1) updates float32 running statistics from
+    bfloat16 activations."""
+    run = train(
+        tmp_path, "p2p", "train.precision=bf16", "model.width=8", "data.image_size=32", "train.log_every=2",
+        preset="pix2pix", data="shapes", steps=4,
+    )  # fmt: skip
+    assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in run.metrics())
+    floats = [t for t in weights(run).values() if t.is_floating_point()]
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in floats)
+
+
+def test_a_bf16_run_resumes_bit_exactly(tmp_path):
+    whole = train(tmp_path, "whole", "train.precision=bf16")
+    train(tmp_path, "part", "train.precision=bf16", steps=4)
+    resumed = train(tmp_path, "part", steps=8, resume=tmp_path / "part")
+    assert max_difference(weights(whole), weights(resumed)) == 0
+
+
+def test_channels_last_trains_the_same_networks(tmp_path, fp32_run):
+    run = train(tmp_path, "cl", "train.channels_last=on")
+    assert max_difference(weights(run), weights(fp32_run)) < 1e-4
+    assert list(weights(run)) == list(weights(fp32_run))
+    r = Runtime(torch.device("cpu"), channels_last=True)
+    assert r.images(torch.zeros(2, 3, 8, 8)).is_contiguous(memory_format=torch.channels_last)
+    conv = r.prepare(nn.Sequential(nn.Conv2d(3, 4, 3)))[0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_compiled_networks_train_alike_and_save_plain_keys(tmp_path, fp32_run):
+    """torch.compile on the CPU (about half a minute of compiling for this tiny run)."""
+    run = train(tmp_path, "compiled", "train.compile=true", steps=2)
+    eager = train(tmp_path, "eager", steps=2)
+    assert list(weights(run)) == list(weights(eager)) and list(weights(run, "d")) == list(weights(eager, "d"))
+    assert max_difference(weights(run), weights(eager)) < 1e-4
+    assert "compiling the networks" in (run.dir / "log.txt").read_text()
+    assert ganforge.load(run.dir, device="cpu").sample(2, seed=0).shape == (2, 3, 32, 32)
+
+
+def test_a_loss_scaler_leaves_the_step_as_it_was():
+    """fp16's scaler multiplies the loss and divides the gradients back before clipping and the step."""
+    from ganforge.config import OptimConfig
+
+    def one_step(scaler):
+        torch.manual_seed(0)
+        net = nn.Linear(4, 1)
+        opt = NetOptimizer(net, OptimConfig(clip_value=0.05), scaler=scaler)
+        opt.zero_grad()
+        opt.backward(net(torch.randn(8, 4)).pow(2).mean())
+        norm = opt.step(measure=True)
+        return net.weight.detach().clone(), norm
+
+    plain, plain_norm = one_step(None)
+    scaled, scaled_norm = one_step(torch.amp.GradScaler("cpu", init_scale=1024.0))
+    assert torch.allclose(plain, scaled, atol=1e-7) and torch.allclose(plain_norm, scaled_norm, rtol=1e-5)
+
+
+def test_fp16_on_the_cpu_is_refused_in_one_line(capsys, tmp_path):
+    sets = [x for o in [*tiny_overrides(), "train.precision=fp16"] for x in ("--set", o)]
+    code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--steps", "2", "--out", tmp_path / "r", *sets)
+    assert_one_line_error(code, err, "train.precision=fp16", "bf16")
+    assert not (tmp_path / "r").exists()
