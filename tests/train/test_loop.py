@@ -34,6 +34,7 @@ def test_phase_one_trains_only_d_and_phase_two_only_g(tmp_path):
 
     def spy_d_step(*a, **k):
         seen["g_at_d_step"] = [p.detach().clone() for p in t.g.parameters()]
+        seen["g_grads_at_d_step"] = [p.grad for p in t.g.parameters()]
         out = d_step(*a, **k)
         seen["d_after"] = [p.detach().clone() for p in t.d.parameters()]
         seen["d_grads"] = [p.grad.clone() for p in t.d.parameters()]
@@ -55,8 +56,9 @@ def test_phase_one_trains_only_d_and_phase_two_only_g(tmp_path):
     assert all(torch.equal(a, p) for a, p in zip(seen["d_after"], t.d.parameters(), strict=True))
     assert all(torch.equal(a, p.grad) for a, p in zip(seen["d_grads"], t.d.parameters(), strict=True))
     assert any(not torch.equal(a, p) for a, p in zip(g0, t.g.parameters(), strict=True))
-    # fakes for D without a graph (G is frozen in D's phase), then fresh fakes for G with one
-    assert calls == [False, True]
+    # one forward of G a step: its fakes, detached, for D (no gradient reaches G), then with G's graph for G
+    assert calls == [True]
+    assert all(grad is None for grad in seen["g_grads_at_d_step"])
     assert all(p.requires_grad for p in t.d.parameters())
 
 

@@ -109,14 +109,15 @@ class Trainer:
         self.stop = self.stop or stop
 
     def train_step(self) -> Metrics:
-        """One step: each due phase, with only its own network trainable. Returns detached metrics."""
+        """One step: each due phase, with the networks it goes through but does not train frozen. Returns
+        detached metrics."""
         inputs = self.next_inputs()
         metrics: Metrics = {}
         for phase in self.objective.phases:
             if self.progress.step % phase.interval:
                 continue
             for name, net in self.nets.items():
-                net.requires_grad_(name == phase.net)
+                net.requires_grad_(name not in phase.frozen)
             runs = []
             for repeat in range(phase.repeats):
                 if repeat:

@@ -28,13 +28,15 @@ Metrics = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class Phase:
-    """A part of a training step: the network it trains ("d" or "g"), every how many steps it runs, and
-    how many times in a step it runs (each run after the first on a fresh batch)."""
+    """A part of a training step: the network it trains ("d" or "g"), every how many steps it runs, how
+    many times in a step it runs (each run after the first on a fresh batch), and the networks its loss
+    goes through without training them (frozen, so that no gradient is computed for their weights)."""
 
     name: str
     net: str
     interval: int = 1
     repeats: int = 1
+    frozen: tuple[str, ...] = ()
 
 
 class GANObjective:
@@ -52,8 +54,9 @@ class GANObjective:
         self.phases = [
             Phase("D", "d", repeats=cfg.train.d_steps or self.loss.d_steps),
             *(Phase(name, "d", interval=p.interval) for name, p in self.lazy.items()),
-            Phase("G", "g"),
+            Phase("G", "g", frozen=("d",)),
         ]
+        self._fake_for_g: torch.Tensor | None = None
 
     def notes(self) -> list[str]:
         """Warnings for the run's log about combinations that work less well than they could."""
@@ -106,7 +109,11 @@ class GANObjective:
         return self.task.generate(self.g, cond, real.shape[0], real.device)
 
     def discriminator_loss(self, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
-        fake = self._fakes(cond, real).detach()
+        """D's loss on the batch's fakes, detached; the fakes, with G's graph, serve G's phase of the step
+        too (one forward of G a step, as the reference loops do)."""
+        fake = self._fakes(cond, real)
+        self._fake_for_g = fake if fake.requires_grad else None
+        fake = fake.detach()
         shown_cond, shown_fake = self.replay(cond, fake) if self.replay is not None else (cond, fake)
         real_out = self.discriminate(cond, real)
         fake_out = self.discriminate(shown_cond, shown_fake)
@@ -119,7 +126,9 @@ class GANObjective:
         return loss, metrics | self._outputs(real_out, fake_out)
 
     def generator_loss(self, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
-        fake = self._fakes(cond, real)
+        fake, self._fake_for_g = self._fake_for_g, None
+        if fake is None or fake.shape[0] != real.shape[0]:
+            fake = self._fakes(cond, real)
         real_out = self.discriminate(cond, real) if self.loss.g_needs_real else None
         g_gan = self.loss.g_loss(self.discriminate(cond, fake), real_out)
         recon = self.task.reconstruction_losses(fake, real)
