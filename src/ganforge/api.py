@@ -179,12 +179,14 @@ def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | Non
 
 
 def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
+    """A checkpoint file as given, else the one of that name in the run's checkpoints/ folder."""
     if checkpoint is None:
         return run_dir / "checkpoints" / "latest.pt"
-    named = run_dir / "checkpoints" / f"{Path(checkpoint).stem}.pt"
-    if Path(checkpoint).is_file() or not named.is_file():
-        if not Path(checkpoint).is_file():
-            kept = ", ".join(sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt")))
-            raise UserError(f"no checkpoint {checkpoint!r} in {run_dir}; give a file or one of: {kept}")
-        return Path(checkpoint)
-    return named
+    given = Path(checkpoint)
+    named = run_dir / "checkpoints" / f"{given.stem}.pt"
+    if given.is_file():
+        return given
+    if named.is_file():
+        return named
+    kept = ", ".join(sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt")))
+    raise UserError(f"no checkpoint {checkpoint!r} in {run_dir}; give a file or one of: {kept}")

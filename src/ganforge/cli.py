@@ -188,7 +188,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
     images = a.images or (10**9 if paired else 5000)
     results = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)(g)
-    results = {**results, "extractor": features, "step": g.step} if paired else results | {"step": g.step}
+    results |= {"extractor": features, "step": g.step}
     save_results(results, out)
     print(dumps(results, indent=2) if a.json else format_table(results))
     if not a.json:

@@ -79,6 +79,7 @@ class Evaluator:
         self._classes = None
         self._train = None
         self._held_out = None
+        self._mean_target: torch.Tensor | None = None
 
     def _train_set(self):
         if self._train is None:
@@ -161,14 +162,14 @@ class Evaluator:
         of the run's data): L1, PSNR, SSIM, and FID against the targets with the run's extractor."""
         from ..evaluate import evaluate_pairs
 
-        cfg = self._eval_config()
-        train = build_pairs(cfg, "train") if self.data_name else self._train_set()
-        targets = torch.stack([train[i][1] for i in range(min(len(train), 200))])
+        if self._mean_target is None:  # read once: an evaluation during training reads only the held-out pairs
+            train = build_pairs(self._eval_config(), "train") if self.data_name else self._train_set()
+            self._mean_target = torch.stack([train[i][1] for i in range(min(len(train), 200))]).mean(0, keepdim=True)
         held_out = self.held_out()
         if len(held_out) > self.images:
             held_out = torch.utils.data.Subset(held_out, _subset(len(held_out), self.images, self.seed))
         extractor = self.extractor if self.features else None
-        return evaluate_pairs(g, held_out, targets.mean(0, keepdim=True), extractor=extractor)
+        return evaluate_pairs(g, held_out, self._mean_target, extractor=extractor)
 
     def _eval_config(self) -> Config:
         return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None)

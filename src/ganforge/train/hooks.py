@@ -1,9 +1,10 @@
 """Hooks: pieces of training that act at fixed points of the loop, built by name from the run.
 
 A builder in `HOOKS` receives the trainer (its config, networks and optimisers) and returns a hook, or
-None when the config leaves it off. The loop calls `after_phase` after each phase's optimiser step and
-`after_step` after each step and `after_log` after each metrics line; a hook stops a run with
-`trainer.request_stop(Stop(...))`. A hook with `state_dict()`/`load_state_dict()` is saved and resumed with the
+None when the config leaves it off. The loop calls `after_phase` after each phase's optimiser step,
+`after_step` after each step, `after_log` after each metrics line and `after_samples` with each sample
+grid; a hook stops a run with `trainer.request_stop(Stop(...))`. A hook with
+`state_dict()`/`load_state_dict()` is saved and resumed with the
 run under its name; the networks it names in `networks()` (EMA weights) are saved under theirs, and an
 inference contract may choose them (`InferenceContract.weights`). Training health, EMA and evaluation
 during training plug in here, without an edit of the loop.
@@ -44,6 +45,9 @@ class Hook:
 
     def after_log(self, step: int, row: dict[str, Any] | None) -> None:
         """After a line of metrics.jsonl is written at `step` (its values as read back from the device)."""
+
+    def after_samples(self, step: int, images: torch.Tensor, nrow: int) -> None:
+        """After the sample grid of `step` is saved: its images (N, C, H, W) in [-1, 1], `nrow` a row."""
 
     def healthy(self) -> bool:
         """False vetoes checkpoints and sample grids (the health hook: a NaN was seen)."""

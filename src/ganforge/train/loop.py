@@ -154,14 +154,13 @@ class Trainer:
             net.train()
         if self.progress.step == 0:
             self.save()  # a good checkpoint to fall back on, whatever happens next
-        first, started = True, time.perf_counter()
+        first_step, started = self.progress.step, time.perf_counter()
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not interrupted.raised and not self.stop:
                     metrics = self.train_step()
-                    if first and self.runtime.compile:  # compile time, apart from the steady state's images/s
+                    if self.runtime.compile and self.progress.step == first_step:  # apart from the steady state
                         monitor.note(f"first step, compiling the networks: {time.perf_counter() - started:.1f} s")
-                    first = False
                     monitor.update(metrics)
                     self.progress.step += 1
                     step = self.progress.step
@@ -223,7 +222,10 @@ class Trainer:
         if not self._finite():
             return None
         images, nrow = self.task.sample_grid(self.networks[self.contract.weights], self.contract, self.fixed.value)
-        return save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
+        path = save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
+        for hook in self.hooks.values():
+            hook.after_samples(self.progress.step, images, nrow)
+        return path
 
     def save(self, *names: str) -> None:
         """Write the whole state to checkpoints/latest.pt, or to each file named (a kept step_*.pt, the

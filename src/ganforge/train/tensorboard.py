@@ -44,11 +44,8 @@ class TensorBoardLogger(Hook):
             self._writer = self._writer_class(log_dir=str(self.trainer.run_dir / "tensorboard"), purge_step=purge)
         return self._writer
 
-    def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
-        t = self.trainer
-        if step % t.cfg.train.sample_every and step != t.total_steps:
-            return
-        images, nrow = t.task.sample_grid(t.networks[t.contract.weights], t.contract, t.fixed.value)
+    def after_samples(self, step: int, images: torch.Tensor, nrow: int) -> None:
+        """The grid the run just saved (not made again)."""
         if bool(torch.isfinite(images).all()):
             grid = np.asarray(image_grid(images, nrow).convert("RGB"))
             self.writer.add_image("samples", grid, step, dataformats="HWC")
