@@ -23,15 +23,25 @@ import torch.nn.functional as F
 BASELINE_PRESETS = ("dcgan-mnist", "dcgan", "dcgan-128", "pix2pix")
 
 
+def _optimizer(net, o) -> torch.optim.Optimizer:
+    """The optimiser as a reference script makes it: torch's defaults beyond the preset's settings."""
+    if o.name == "adam":
+        return torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+    return torch.optim.RMSprop(net.parameters(), lr=o.lr, alpha=o.rho, eps=o.eps)
+
+
+def _clip(net, o) -> None:
+    if o.clip_value > 0:
+        torch.nn.utils.clip_grad_value_(net.parameters(), o.clip_value)
+
+
 def _straightforward(cfg, device):
     """A step function of the straightforward loop for `cfg` (bce, unconditional or pix2pix)."""
     from ganforge.data import build_dataset
     from ganforge.models import build_models
-    from ganforge.train.optim import OPTIMIZERS
 
     g, d = (m.to(device).train() for m in build_models(cfg))
-    opt_g = OPTIMIZERS.get(cfg.train.g_optim.name)(g.parameters(), cfg.train.g_optim)
-    opt_d = OPTIMIZERS.get(cfg.train.d_optim.name)(d.parameters(), cfg.train.d_optim)
+    opt_g, opt_d = _optimizer(g, cfg.train.g_optim), _optimizer(d, cfg.train.d_optim)
     data = build_dataset(cfg, "train")
     n, b = min(len(data), 512), cfg.train.batch_size
     paired = cfg.task == "paired"
@@ -54,10 +64,12 @@ def _straightforward(cfg, device):
         d_loss = 0.5 * (bce(d(pair(real)), 1.0) + bce(d(pair(fake.detach())), 0.0))
         opt_d.zero_grad()
         d_loss.backward()
+        _clip(d, cfg.train.d_optim)
         opt_d.step()
         g_loss = bce(d(pair(fake)), 1.0) + (100 * (fake - real).abs().mean() if paired else 0)
         opt_g.zero_grad()
         g_loss.backward()
+        _clip(g, cfg.train.g_optim)
         opt_g.step()
         return d_loss.item(), g_loss.item()
 

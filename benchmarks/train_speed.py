@@ -1,11 +1,19 @@
 """Training throughput of each preset at its default batch size on the present device, as JSON.
 
-    python benchmarks/train_speed.py [--presets dcgan-mnist dcgan] [--steps 10] [--device auto]
+    python benchmarks/train_speed.py [--presets dcgan-mnist dcgan] [--variants eager default optimised]
+                                     [--steps 10] [--device auto]
 
-Each preset runs in its own process so that its peak memory (CUDA allocator peak, or the process's
-peak resident set on the CPU) is its own. Data: the embedded digits (for pix2pix, the embedded shapes
-pairs; unet-restore: its own degraded shapes) at the preset's resolution. For paired presets it also gives the
-time of one 400-image epoch; unet-restore is measured once for each up_mode.
+Variants: `eager` (float32, NCHW, not compiled), `default` (the runtime's defaults on this device:
+bfloat16 autocast and channels_last on CUDA, float32 on the CPU) and `optimised` (the defaults plus
+torch.compile; the compile time is reported apart). Each (preset, variant) runs in its own process so that
+its peak memory (CUDA allocator peak, or the process's peak resident set on the CPU) is its own.
+
+Each result also gives the FLOPs of one training step (convolutions and matrix products, forward and
+backward, counted by torch.utils.flop_counter on an eager step), the achieved TFLOP/s, and their fraction
+of the device's peak, measured here by a large matrix product in the variant's precision (TF32 for float32
+on CUDA, where cuDNN's convolutions use it). Data: the embedded digits (for pix2pix, the embedded shapes
+pairs; unet-restore: its own degraded shapes) at the preset's resolution. For paired presets it also gives
+the time of one 400-image epoch; unet-restore is measured once for each up_mode.
 """
 
 from __future__ import annotations
@@ -19,6 +27,42 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+VARIANTS = {
+    "eager": ["train.precision=fp32", "train.channels_last=off", "train.compile=false"],
+    "default": [],
+    "optimised": ["train.compile=true"],
+}
+
+
+def peak_tflops(device: str, precision: str) -> float:
+    """TFLOP/s of a large square matrix product in `precision` (fp32 on CUDA: TF32) on `device`."""
+    import torch
+
+    cuda = device.startswith("cuda")
+    n = 8192 if cuda else 1024
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    torch.backends.cuda.matmul.allow_tf32 = True
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    for _ in range(3):
+        a @ b
+    sync()
+    repeats = 20 if cuda else 5
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def step_flops(t) -> int:
+    """FLOPs of one training step of trainer `t` (its networks must not be compiled)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        t.train_step()
+    return counter.get_total_flops()
 
 
 def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[str]) -> dict:
@@ -34,6 +78,12 @@ def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[s
         t = Trainer(cfg, Path(tmp) / "run", quiet=True)
         cuda = t.device.type == "cuda"
         sync = torch.cuda.synchronize if cuda else (lambda: None)
+        flops = None if t.runtime.compile else step_flops(t)
+        sync()
+        start = time.perf_counter()
+        t.train_step()
+        sync()
+        first_step = time.perf_counter() - start
         for _ in range(warmup):
             t.train_step()
         sync()
@@ -46,8 +96,10 @@ def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[s
         seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
-        "preset": preset,
-        **({"overrides": overrides} if overrides else {}),
+        "runtime": t.runtime.describe(),
+        "precision": t.runtime.precision,
+        **({"compile_first_step_s": round(first_step, 1)} if t.runtime.compile else {}),
+        "flops_per_step": flops,
         "batch_size": cfg.train.batch_size,
         "image_size": cfg.data.image_size,
         "steps_timed": steps,
@@ -71,6 +123,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="*", default=None, help="default: every preset")
+    p.add_argument("--variants", nargs="*", default=["eager", "default"], choices=list(VARIANTS))
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="auto")
@@ -88,7 +141,9 @@ def main() -> None:
         for m in ("upconv", "upsample", "pixelshuffle")
         if name == "unet-restore"
     ] + [(name, []) for name in presets if name != "unet-restore"]
-    for name, overrides in runs:
+    runs = [(name, variant, o) for name, o in runs for variant in a.variants]
+    for name, variant, case in runs:
+        overrides = [*VARIANTS[variant], *case]
         cmd = [
             sys.executable,
             __file__,
@@ -103,8 +158,30 @@ def main() -> None:
             *[x for o in overrides for x in ("--set", o)],
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        results.append(json.loads(out.strip().splitlines()[-1]))
+        result = json.loads(out.strip().splitlines()[-1])
+        results.append({"preset": name, "case": case, "variant": variant, **result})
+    add_achieved_fraction(results, a.device)
     print(json.dumps({"benchmark": "train_speed", "machine": platform.machine(), "results": results}, indent=2))
+
+
+def add_achieved_fraction(results: list[dict], device: str) -> None:
+    """Achieved TFLOP/s and fraction of the device's peak; a compiled variant takes the FLOPs of its
+    eager counterpart (the same arithmetic)."""
+    import torch
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    peaks: dict[str, float] = {}
+    for r in results:
+        if r["flops_per_step"] is None:
+            same = [o for o in results if (o["preset"], o["case"]) == (r["preset"], r["case"]) and o["flops_per_step"]]
+            r["flops_per_step"] = same[0]["flops_per_step"] if same else None
+        if r["flops_per_step"]:
+            if r["precision"] not in peaks:
+                peaks[r["precision"]] = peak_tflops(device, r["precision"])
+            achieved = r["flops_per_step"] / r["seconds_per_step"] / 1e12
+            r["achieved_tflops"] = round(achieved, 3)
+            r["peak_tflops_measured"] = round(peaks[r["precision"]], 1)
+            r["fraction_of_peak"] = round(achieved / peaks[r["precision"]], 4)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ from .data.images import to_pil
 from .errors import UserError
 from .models import InferenceContract, build_models, inference_contract
 from .train.checkpoint import load_checkpoint
+from .train.distributed import World, broadcast_object, leave, world_from_env
 from .train.loop import Trainer
 from .train.run_dir import Run, open_run
-from .train.runtime import resolve_device
+from .train.runtime import Runtime, resolve_device
 from .train.tasks import UnconditionalTask
 
 
@@ -102,21 +103,37 @@ def train(
             cfg = apply_overrides(cfg, {"train.epochs": epochs})
         if stop_on is not None:
             cfg = apply_overrides(cfg, {"health.stop_on": stop_on})
-        cfg.save(run_dir / "config.json")
+        world = _join(cfg)
+        if world.is_main:
+            cfg.save(run_dir / "config.json")
         return _fit(Trainer(cfg, run_dir, resume=True, quiet=quiet), command)
     cfg = resolve_config(config, **options)
-    run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    world = _join(cfg)
+    run_dir = broadcast_object(Path(out) if out is not None else default_run_dir(cfg))
+    if world.is_main and run_dir.exists() and any(run_dir.iterdir()):
         raise UserError(
             f"output folder {run_dir} is not empty; continue it with --resume {run_dir} or choose another --out"
         )
     return _fit(Trainer(cfg, run_dir, quiet=quiet), command)
 
 
+def _join(cfg: Config) -> World:
+    """Under torchrun, join the run's processes before anything is written (the runtime's set-up)."""
+    world = world_from_env()
+    if world.size > 1:
+        Runtime.from_config(cfg.train)
+    return world
+
+
 def _fit(trainer: Trainer, command: str) -> Run:
-    with (trainer.run_dir / "command.txt").open("a") as f:
-        f.write(command + "\n")
-    return trainer.fit()
+    try:
+        if trainer.world.is_main:
+            with (trainer.run_dir / "command.txt").open("a") as f:
+                f.write(command + "\n")
+        return trainer.fit()
+    finally:
+        if trainer.world.size > 1:
+            leave()
 
 
 def default_run_dir(cfg: Config) -> Path:

@@ -100,7 +100,7 @@ class LossConfig:
 class TrainConfig:
     steps: int = 1500  # total generator steps; used when epochs is 0
     epochs: int = 0  # if > 0, train this many passes over the data instead of `steps`
-    batch_size: int = option(32, positive=True)
+    batch_size: int = option(32, positive=True)  # the global batch, shared among torchrun's processes
     d_steps: int = 0  # discriminator steps per generator step, each on a fresh batch; 0: the loss's (wgan-gp 5, else 1)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -117,6 +117,8 @@ class TrainConfig:
     precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))  # autocast; auto: bf16 on CUDA, else fp32
     channels_last: str = option("auto", choices=("auto", "on", "off"))  # conv memory format; auto: on CUDA
     compile: bool = False  # torch.compile the networks (train/runtime.py)
+    sync_batchnorm: bool = False  # with several processes (torchrun): BatchNorm over the global batch
+    dist_backend: str = option("auto", choices=("auto", "nccl", "gloo"))  # torchrun runs; auto: nccl on CUDA
     logger: str = option("files", choices=("files", "tensorboard"))  # tensorboard: also RUN_DIR/tensorboard/
 
 

@@ -30,6 +30,14 @@ def test_output_sizes_and_channels():
     assert source.is_contiguous() and target.is_contiguous()
 
 
+def test_a_channels_last_batch_stays_channels_last():
+    x = _batch(2, 3, 40).contiguous(memory_format=torch.channels_last)
+    source, target = random_jitter(x, x.clone(), size=32, generator=_gen(0))
+    plain, _ = random_jitter(x.contiguous(), x.contiguous(), size=32, generator=_gen(0))
+    assert source.is_contiguous(memory_format=torch.channels_last) and not source.is_contiguous()
+    assert torch.equal(source, plain)
+
+
 def test_full_size_pix2pix_default():
     source, target = random_jitter(_batch(2, 3, 256), _batch(2, 3, 256), size=256, generator=_gen(0))
     assert source.shape == target.shape == (2, 3, 256, 256)

@@ -44,9 +44,11 @@ def random_jitter(
     ``size`` x ``size`` window out of both and mirror both left-right with probability 1/2, per sample.
 
     ``load_size`` defaults to :func:`jitter_load_size` (286 for 256). The random numbers (row offsets, column
-    offsets, then mirror draws, N of each) come from ``generator`` on its own device, or from the global CPU
-    generator, and are then moved to the batch's device; so a given generator state gives the same result on
-    any device. Input and target may have different channel counts but must share N, H and W.
+    offsets, then mirror draws, N of each) come from ``generator`` on its own device and are then moved to
+    the batch's device, so a given generator state gives the same result on any device; without one, from the
+    default generator of the batch's own device, so that a GPU batch waits on no copy from the host. The
+    result keeps the input's memory format (channels_last stays channels_last). Input and target may have
+    different channel counts but must share N, H and W.
     """
     _check("input", input)
     _check("target", target)
@@ -62,7 +64,7 @@ def random_jitter(
         raise ValueError(f"need 1 <= size <= load_size, got size={size}, load_size={load_size}")
 
     n, device = input.shape[0], input.device
-    draw_device = generator.device if generator is not None else torch.device("cpu")
+    draw_device = generator.device if generator is not None else device
     span = load_size - size + 1
     top = torch.randint(0, span, (n,), generator=generator, device=draw_device).to(device)
     left = torch.randint(0, span, (n,), generator=generator, device=draw_device).to(device)
@@ -76,9 +78,11 @@ def random_jitter(
     batch = torch.arange(n, device=device)[:, None, None]
 
     def crop(x: torch.Tensor) -> torch.Tensor:
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         x = _resize(x, load_size)
         # Index (N, H, W, C) so the three index tensors are adjacent: result (N, size, size, C).
         out = x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-        return out.permute(0, 3, 1, 2).contiguous()
+        out = out.permute(0, 3, 1, 2)  # channels_last strides already
+        return out if channels_last else out.contiguous()
 
     return crop(input), crop(target)

@@ -11,9 +11,9 @@ and is applied in the order given, to a whole batch (N, C, H, W) in [-1, 1] on t
 - ``downscale=F``: shrink by F with antialiased bilinear (area-like), then enlarge back to the original size
   with bicubic, clamped to [-1, 1]. F in (1, 16].
 
-Only the noise is random. Its numbers come from a ``torch.Generator`` (the global CPU generator when none is
-given) on the generator's own device and are then moved to the batch's device, so a CPU generator in a given
-state gives the same result whether the batch is on the CPU or a GPU.
+Only the noise is random. Its numbers come from a ``torch.Generator`` on the generator's own device and are
+then moved to the batch's device, so a CPU generator in a given state gives the same result whether the batch
+is on the CPU or a GPU; without one, from the default generator of the batch's device (no copy from the host).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def describe(degradations: Sequence[tuple[str, float]]) -> str:
 
 
 def _noise(x: torch.Tensor, std: float, generator: torch.Generator | None) -> torch.Tensor:
-    device = generator.device if generator is not None else torch.device("cpu")
+    device = generator.device if generator is not None else x.device
     noise = torch.randn(x.shape, generator=generator, device=device, dtype=torch.float32)
     noise = noise.to(device=x.device, dtype=x.dtype)
     return (x + noise * (2.0 * std)).clamp_(-1.0, 1.0)

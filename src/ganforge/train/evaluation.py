@@ -76,6 +76,11 @@ def _evaluation(trainer: Trainer) -> EvaluationWatch | None:
     every = trainer.cfg.eval.every
     if every < 0:
         raise UserError(f"eval.every={every} is negative; give 0 (no evaluation during training) or a step count")
+    if every and trainer.world.size > 1:
+        raise UserError(
+            "eval.every is not supported with several processes yet; train without --eval-every, then run "
+            "ganforge evaluate RUN_DIR"
+        )
     return EvaluationWatch(trainer) if every else None
 
 

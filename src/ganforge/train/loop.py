@@ -39,12 +39,15 @@ class Trainer:
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         self.runtime = Runtime.from_config(cfg.train)
         self.device = self.runtime.device
-        seed_everything(cfg.train.seed, self.device)
+        self.runtime.configure_backends()
+        self.world = self.runtime.world
+        seed_everything(cfg.train.seed + self.world.rank, self.device)  # each process its own noise
         family = family_of(cfg)
         self.dataset = build_dataset(cfg, "train")
         self.task = build_task(cfg, self.dataset)
         self.g, self.d = (self.runtime.prepare(m) for m in build_models(cfg))
         self.nets = {"g": self.g, "d": self.d}
+        self.parallel = {name: self.runtime.parallel(net) for name, net in self.nets.items()}
         self.objective = GANObjective(cfg, self.task, self.g, self.d)
         self.optimizers = {
             name: NetOptimizer(net, o, self.objective.lazy_ratio(name), self.runtime.grad_scaler())
@@ -54,7 +57,10 @@ class Trainer:
         self.stop: Stop | None = None
         self.progress = Progress()
         self.fixed = Value(self.task.fixed_inputs())
-        self.monitor = Monitor(self.run_dir, cfg.train.batch_size, cfg.train.log_every, self.objective.chance, quiet)
+        self.monitor = Monitor(
+            self.run_dir, cfg.train.batch_size, cfg.train.log_every, self.objective.chance,
+            quiet or not self.world.is_main, self.runtime,
+        )  # fmt: skip
         self.hooks = build_hooks(self)
         self.networks = {**self.nets, **{k: v for hook in self.hooks.values() for k, v in hook.networks().items()}}
 
@@ -65,7 +71,7 @@ class Trainer:
             "opt_d": self.optimizers["d"].optimizer,
             "sched_g": self.optimizers["g"].schedule,
             "sched_d": self.optimizers["d"].schedule,
-            "rng": RandomStreams(),
+            "rng": RandomStreams(cfg.train.seed, self.world),
             "fixed": self.fixed,
             "progress": self.progress,
             "monitor": self.monitor,
@@ -83,8 +89,9 @@ class Trainer:
 
         t = cfg.train
         self.stream = BatchStream(
-            self.dataset, t.batch_size, t.seed, self.runtime, self.progress.batches, cfg.data.num_workers
-        )
+            self.dataset, self.runtime.share(t.batch_size), t.seed, self.runtime, self.progress.batches,
+            cfg.data.num_workers, self.world.rank, self.world.size,
+        )  # fmt: skip
         self.batches_per_epoch = self.stream.batches_per_epoch
         per_step = self.objective.batches_per_step
         self.total_steps = (
@@ -92,7 +99,7 @@ class Trainer:
         )
         # Read the first batch before writing anything, so that unreadable data leaves no half-made run.
         self._first_batch = next(self.stream)
-        if not resume:
+        if not resume and self.world.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.json")
         self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; {self.runtime.describe()}"
@@ -118,6 +125,8 @@ class Trainer:
                 continue
             for name, net in self.nets.items():
                 net.requires_grad_(name not in phase.frozen)
+            # a network the phase goes through without training it is called plain: nothing to synchronise
+            self.objective.use(**{n: self.nets[n] if n in phase.frozen else self.parallel[n] for n in self.nets})
             runs = []
             for repeat in range(phase.repeats):
                 if repeat:
@@ -157,7 +166,7 @@ class Trainer:
         first_step, started = self.progress.step, time.perf_counter()
         try:
             with interrupted:
-                while self.progress.step < self.total_steps and not interrupted.raised and not self.stop:
+                while self.progress.step < self.total_steps and not self._interrupted(interrupted) and not self.stop:
                     metrics = self.train_step()
                     if self.runtime.compile and self.progress.step == first_step:  # apart from the steady state
                         monitor.note(f"first step, compiling the networks: {time.perf_counter() - started:.1f} s")
@@ -197,6 +206,16 @@ class Trainer:
         monitor.note(f"trained to step {self.progress.step} in {time.perf_counter() - t0:.0f} s")
         return Run(self.run_dir, cfg, self.progress.step)
 
+    def _interrupted(self, flag: _InterruptFlag) -> bool:
+        """Ctrl-C or SIGTERM seen; with several processes, agreed at log steps (any process's signal stops
+        all of them after the same step)."""
+        if self.world.size == 1:
+            return flag.raised
+        if self.progress.step % self.cfg.train.log_every:
+            return False
+        flag.raised = bool(self.runtime.mean_across(torch.tensor(float(flag.raised), device=self.device)) > 0)
+        return flag.raised
+
     @property
     def epoch(self) -> float:
         return self.progress.batches / self.batches_per_epoch
@@ -221,6 +240,8 @@ class Trainer:
     def save_samples(self) -> Path | None:
         if not self._finite():
             return None
+        if not self.world.is_main:
+            return None
         images, nrow = self.task.sample_grid(self.networks[self.contract.weights], self.contract, self.fixed.value)
         path = save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
         for hook in self.hooks.values():
@@ -233,6 +254,8 @@ class Trainer:
         if not self._finite():
             return
         state = {"step": self.progress.step, "config": self.cfg.to_dict(), **self.state.state_dict()}
+        if not self.world.is_main:  # the state_dict gathered each process's random streams
+            return
         for name in names or ("latest.pt",):
             save_checkpoint(self.run_dir / "checkpoints" / name, state)
 

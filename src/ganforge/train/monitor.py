@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 
 from ..jsonio import append_line, dumps
 from ..report.plots import plot_losses, read_metrics
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 SHOWN = ("d_loss", "g_gan", "D_x", "D_G_z", "D_real", "D_fake")
 
@@ -20,7 +24,19 @@ class Monitor:
     does not wait on the host after each step. The open window is a state component: a run resumed at
     any step writes the lines an uninterrupted run would."""
 
-    def __init__(self, run_dir: Path, batch_size: int, log_every: int, chance: float | None, quiet: bool):
+    def __init__(
+        self,
+        run_dir: Path,
+        batch_size: int,
+        log_every: int,
+        chance: float | None,
+        quiet: bool,
+        runtime: Runtime | None = None,
+    ):
+        """With several processes (`runtime`), each line holds the means over all of them, and only the
+        main process writes."""
+        self.runtime = runtime
+        self.writes = runtime is None or runtime.is_main
         self.path = run_dir / "metrics.jsonl"
         self.plot_path = run_dir / "losses.png"
         self.log_path = run_dir / "log.txt"
@@ -41,6 +57,8 @@ class Monitor:
 
     def _keep_until(self, step: int) -> None:
         """Lines after the checkpoint's step, and a line for an unfinished window at that step."""
+        if not self.writes:
+            return
         rows = read_metrics(self.path)
         kept = [r for r in rows if r["step"] < step or (r["step"] == step and step % self.log_every == 0)]
         if len(kept) < len(rows):
@@ -69,12 +87,14 @@ class Monitor:
         keys = list(self._sums)
         counts = torch.tensor([self._counts[k] for k in keys], dtype=torch.float32)
         device = self._sums[keys[0]].device
-        means = (torch.stack([self._sums[k].to(device) for k in keys]).cpu() / counts).tolist()
+        means = torch.stack([self._sums[k].to(device) for k in keys]) / counts.to(device)
+        means = (self.runtime.mean_across(means) if self.runtime else means).tolist()
         elapsed = time.perf_counter() - self._t0
         row = {"step": step, "epoch": round(epoch, 4)}
         row.update({k: round(v, 6) for k, v in zip(keys, means, strict=True)})
         row["images_per_s"] = round(self._steps * self.batch_size / max(elapsed, 1e-9), 2)
-        append_line(self.path, row)
+        if self.writes:
+            append_line(self.path, row)
         if self.bar is not None:
             shown = {k: f"{row[k]:.3f}" for k in SHOWN if k in row}
             self.bar.set_postfix(shown | {"img/s": f"{row['images_per_s']:.0f}"})
@@ -84,6 +104,8 @@ class Monitor:
 
     def note(self, text: str, console: bool = True) -> None:
         """A line for the run's log.txt and, unless quiet, the console (above the progress bar)."""
+        if not self.writes:
+            return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {text}\n")
@@ -91,6 +113,8 @@ class Monitor:
             tqdm.write(text, file=sys.stderr)
 
     def plot(self) -> Path | None:
+        if not self.writes:
+            return None
         return plot_losses(self.path, self.plot_path, self.chance)
 
     def close(self) -> None:

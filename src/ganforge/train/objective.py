@@ -58,6 +58,10 @@ class GANObjective:
         ]
         self._fake_for_g: torch.Tensor | None = None
 
+    def use(self, g: nn.Module, d: nn.Module) -> None:
+        """The modules the next phase calls (the runtime's: wrapped for several processes, or plain)."""
+        self.g, self.d = g, d
+
     def notes(self) -> list[str]:
         """Warnings for the run's log about combinations that work less well than they could."""
         norms = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.d.modules())

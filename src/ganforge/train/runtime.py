@@ -8,6 +8,9 @@ objective, the tasks and the families do not know which of these are on.
   cores of recent GPUs run fastest.
 - `train.compile`: `torch.compile` each network in place (`nn.Module.compile`), so that its weights and
   checkpoint keys stay as they are.
+- Several processes (started by torchrun; distributed.py): each process takes its own device
+  (cuda:LOCAL_RANK), its share of the global batch, and the trained networks are wrapped in
+  DistributedDataParallel (`parallel`); `train.sync_batchnorm` normalises over the global batch.
 """
 
 from __future__ import annotations
@@ -19,11 +22,17 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from . import distributed
+from .distributed import World
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, world: World | None = None) -> torch.device:
+    """The device `name` asks for; with several processes on CUDA, each takes cuda:LOCAL_RANK."""
+    world = world or World()
+    if name in ("auto", "cuda") and torch.cuda.is_available() and world.size > 1:
+        return torch.device("cuda", world.local_rank)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -46,11 +55,23 @@ class Runtime:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    world: World = World()
+    sync_batchnorm: bool = False
 
     @classmethod
     def from_config(cls, train) -> Runtime:
-        """From the `train` section: its device, precision, channels_last and compile keys."""
-        device = resolve_device(train.device)
+        """From the `train` section: its device, precision, channels_last, compile and sync_batchnorm keys;
+        under torchrun, this joins the process group."""
+        world = distributed.world_from_env()
+        device = resolve_device(train.device, world)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        distributed.join(world, device.type, train.dist_backend)
+        if train.batch_size % world.size:
+            raise UserError(
+                f"train.batch_size={train.batch_size} is the global batch and must divide among {world.size} "
+                "processes; choose a multiple of the process count"
+            )
         cuda = device.type == "cuda"
         precision = train.precision
         if precision == "auto":
@@ -58,7 +79,22 @@ class Runtime:
         if precision == "fp16" and not cuda:
             raise UserError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
         channels_last = train.channels_last == "on" or (train.channels_last == "auto" and cuda)
-        return cls(device, precision, channels_last, bool(train.compile))
+        return cls(device, precision, channels_last, bool(train.compile), world, bool(train.sync_batchnorm))
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run's files (rank 0, or the only process)."""
+        return self.world.is_main
+
+    def share(self, batch_size: int) -> int:
+        """This process's share of a global batch."""
+        return batch_size // self.world.size
+
+    def configure_backends(self) -> None:
+        """On CUDA, let cuDNN pick the fastest convolution algorithm for the run's fixed shapes (the first
+        steps try several)."""
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The forward passes' precision; backward runs outside it, as autocast asks."""
@@ -75,9 +111,24 @@ class Runtime:
         net = net.to(self.device)
         if self.channels_last and any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in net.modules()):
             net = net.to(memory_format=torch.channels_last)
+        if self.sync_batchnorm and self.world.size > 1:
+            net = distributed.convert_sync_batchnorm(net)
         if self.compile:
             net.compile()
         return net
+
+    def parallel(self, net: nn.Module) -> nn.Module:
+        """`net` as the phases that train it call it: in DistributedDataParallel with several processes
+        (which averages its gradients over them in backward), else itself. A phase that goes through a
+        network without training it calls the plain module, so that no gradients are synchronised."""
+        if self.world.size == 1 or not any(p.requires_grad for p in net.parameters()):
+            return net
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(net, device_ids=ids)
+
+    def mean_across(self, t: torch.Tensor) -> torch.Tensor:
+        """`t` averaged over the processes (metrics)."""
+        return distributed.mean_across(t) if self.world.size > 1 else t
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
         """A batch of images on the device, in the memory format."""
@@ -87,4 +138,6 @@ class Runtime:
     def describe(self) -> str:
         parts = [str(self.device), self.precision]
         parts += ["channels_last"] * self.channels_last + ["compiled"] * self.compile
+        if self.world.size > 1:
+            parts.append(f"{self.world.size} processes" + (", SyncBatchNorm" if self.sync_batchnorm else ""))
         return ", ".join(parts)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .distributed import World, gather_objects
 
 
 class Stateful(Protocol):
@@ -79,23 +80,42 @@ class Progress:
 
 
 class RandomStreams:
-    """The global random streams: torch's CPU and CUDA generators, NumPy's and Python's."""
+    """The global random streams: torch's CPU generator and the CUDA generator of the process's device,
+    NumPy's and Python's. With several processes, each process's streams, gathered in rank order; a run
+    resumed on more processes than it was saved from seeds the new ones' streams afresh."""
 
-    def state_dict(self) -> dict[str, Any]:
+    def __init__(self, seed: int = 0, world: World | None = None):
+        self.seed, self.world = seed, world or World()
+
+    @staticmethod
+    def _local() -> dict[str, Any]:
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
         state = {
             "torch": torch.get_rng_state(),
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
             "python": random.getstate(),
         }
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda_device"] = torch.cuda.get_rng_state()
         return state
 
+    def state_dict(self) -> dict[str, Any]:
+        if self.world.size == 1:
+            return self._local()
+        return {**self._local(), "ranks": gather_objects(self._local())}
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        ranks = state.get("ranks", [state])
+        if self.world.rank >= len(ranks):
+            torch.manual_seed(self.seed + self.world.rank)
+            return
+        state = ranks[self.world.rank]
         torch.set_rng_state(state["torch"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        if torch.cuda.is_available():
+            if "cuda_device" in state:
+                torch.cuda.set_rng_state(state["cuda_device"])
+            elif "cuda" in state and len(state["cuda"]) == torch.cuda.device_count():  # saved before 0.2
+                torch.cuda.set_rng_state_all(state["cuda"])
         if "numpy" in state:
             kind, keys, pos, has_gauss, gauss = state["numpy"]
             np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))

@@ -90,4 +90,6 @@ def _tag(key: str) -> str:
     return f"misc/{key}"
 
 
-HOOKS.register("tensorboard", lambda t: TensorBoardLogger(t) if t.cfg.train.logger == "tensorboard" else None)
+HOOKS.register(
+    "tensorboard", lambda t: TensorBoardLogger(t) if t.cfg.train.logger == "tensorboard" and t.world.is_main else None
+)

@@ -85,7 +85,8 @@ class HealthWatch(Hook):
     def emit(self, event: Event, stopping: bool = True) -> None:
         """events.jsonl and log.txt; the console too, unless the run stops on it (the CLI prints that)."""
         self._forget_after_resume()
-        append_line(self.path, event.to_dict())
+        if self.trainer.world.is_main:
+            append_line(self.path, event.to_dict())
         stops = stopping and event.kind in self.stop_on
         self.trainer.monitor.note(event.line(), console=not stops and stopping)
         if stops:
@@ -95,7 +96,7 @@ class HealthWatch(Hook):
         """Drop the events after the checkpoint a resumed run started from: it finds them again."""
         if self.resumed_at is not None:
             kept = [e for e in read_lines(self.path) if e["step"] <= self.resumed_at]
-            if self.path.exists():
+            if self.path.exists() and self.trainer.world.is_main:
                 self.path.write_text("".join(dumps(e) + "\n" for e in kept))
             self.resumed_at = None
 

@@ -1,0 +1,93 @@
+"""The CUDA paths, on a GPU only (benchmarks/gpu_check.sh runs them where one is lent): every preset under
+the CUDA defaults (bfloat16 autocast, channels_last), fp16 with its loss scaler, torch.compile, a step that
+never waits on the host, and resume on the device."""
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.api import resolve_config
+from ganforge.train.checkpoint import load_checkpoint
+from ganforge.train.loop import Trainer
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+DATA = {"dcgan-mnist": "digits", "dcgan": "digits", "dcgan-128": "digits", "pix2pix": "shapes", "unet-restore": None}
+
+
+def weights(run, net="g"):
+    return load_checkpoint(run.dir / "checkpoints" / "latest.pt")[net]
+
+
+@pytest.mark.parametrize("preset", list(DATA))
+def test_each_preset_trains_under_the_cuda_defaults(tmp_path, preset):
+    run = ganforge.train(preset, data=DATA[preset], steps=6, out=tmp_path / preset, quiet=True,
+                         overrides=["train.log_every=2", "train.sample_every=6"])  # fmt: skip
+    assert "cuda, bf16, channels_last" in (run.dir / "log.txt").read_text()
+    rows = run.metrics()
+    assert len(rows) == 3 and all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in rows)
+    floats = [t for t in weights(run).values() if t.is_floating_point()]
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in floats)
+
+
+def test_fp16_trains_with_a_loss_scaler(tmp_path):
+    run = ganforge.train("dcgan-mnist", data="digits", steps=6, out=tmp_path / "fp16", quiet=True,
+                         overrides=["train.precision=fp16", "train.log_every=2"])  # fmt: skip
+    state = load_checkpoint(run.dir / "checkpoints" / "latest.pt")
+    assert state["scaler_g"]["scale"] > 0 and state["scaler_d"]["scale"] > 0
+    assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in run.metrics())
+
+
+def test_compiled_on_the_gpu_saves_plain_keys(tmp_path):
+    run = ganforge.train("dcgan-mnist", data="digits", steps=4, out=tmp_path / "c", quiet=True,
+                         overrides=["train.compile=true", "train.log_every=2"])  # fmt: skip
+    assert not any("_orig_mod" in k for k in weights(run))
+    assert "compiling the networks" in (run.dir / "log.txt").read_text()
+    assert ganforge.load(run.dir).sample(4, seed=0).shape == (4, 1, 28, 28)
+
+
+@pytest.mark.parametrize("preset", ["dcgan-mnist", "pix2pix"])
+def test_a_training_step_never_waits_on_the_host(tmp_path, preset):
+    """CUDA's sync debug mode reports every operation that makes the host wait for the device: the data's
+    copy, the jitter, the phases and the monitor's per-step bookkeeping must make none."""
+    cfg = resolve_config(preset, overrides={"data.name": DATA[preset], "train.epochs": 0, "train.log_every": 1000})
+    t = Trainer(cfg, Path(tmp_path) / "run", quiet=True)
+    for _ in range(2):
+        t.monitor.update(t.train_step())
+        t.progress.step += 1
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(3):
+                t.monitor.update(t.train_step())
+                t.progress.step += 1
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [f"{w.filename}:{w.lineno}: {w.message}" for w in seen if "synchroniz" in str(w.message)]
+    assert not syncs, "\n".join(syncs)
+
+
+def test_batches_stay_channels_last_through_the_jitter(tmp_path):
+    cfg = resolve_config("pix2pix", overrides={"data.name": "shapes", "train.epochs": 0})
+    t = Trainer(cfg, Path(tmp_path) / "run", quiet=True)
+    inp, target = t.task.split(next(t.stream))
+    assert inp.is_cuda and inp.is_contiguous(memory_format=torch.channels_last)
+    assert target.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_resumed_cuda_run_continues_it(tmp_path):
+    """On the GPU, cuDNN's kernels may sum in another order from run to run: the resumed weights match the
+    uninterrupted run's to float32 rounding, not bit for bit (the CPU's test asks for bit-exactness)."""
+    common = dict(data="digits", quiet=True, overrides=["train.log_every=2", "train.checkpoint_every=4"])
+    whole = ganforge.train("dcgan-mnist", steps=8, out=tmp_path / "whole", **common)
+    ganforge.train("dcgan-mnist", steps=4, out=tmp_path / "part", **common)
+    resumed = ganforge.train(resume=tmp_path / "part", steps=8, quiet=True)
+    a, b = weights(whole), weights(resumed)
+    difference = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    print(f"resumed against uninterrupted, largest weight difference: {difference:.3g}")
+    assert difference < 1e-3
