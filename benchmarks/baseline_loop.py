@@ -76,11 +76,11 @@ def _straightforward(cfg, device):
     return step
 
 
-def measure(preset: str, steps: int, warmup: int, device: str, rounds: int) -> dict:
+def measure(preset: str, steps: int, warmup: int, device: str, rounds: int, overrides: list[str]) -> dict:
     from ganforge.api import resolve_config
     from ganforge.train.loop import Trainer
 
-    cfg = resolve_config(preset, device=device)
+    cfg = resolve_config(preset, device=device, overrides=overrides)
     cfg = resolve_config(cfg, overrides={"data.name": "shapes" if cfg.task == "paired" else "digits"})
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, Path(tmp) / "run", quiet=True)
@@ -88,9 +88,11 @@ def measure(preset: str, steps: int, warmup: int, device: str, rounds: int) -> d
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
         baseline = _straightforward(cfg, dev)
 
-        def ours() -> None:
-            trainer.monitor.update(trainer.train_step())  # what the loop does each step, reads back included
+        def ours() -> None:  # what the loop does each step, its metrics lines and reads back included
+            trainer.monitor.update(trainer.train_step())
             trainer.progress.step += 1
+            if trainer.progress.step % cfg.train.log_every == 0:
+                trainer.monitor.flush(trainer.progress.step, trainer.epoch)
 
         for _ in range(warmup):
             ours()
@@ -111,7 +113,7 @@ def measure(preset: str, steps: int, warmup: int, device: str, rounds: int) -> d
         "batch_size": cfg.train.batch_size,
         "images_per_s": result,
         "speedup_over_baseline": round(result["ganforge"] / result["baseline"], 3),
-        "runtime": trainer.runtime.describe(),
+        "runtime": trainer.intro.split("; ")[-1],
     }
 
 
@@ -120,10 +122,13 @@ def main() -> None:
     p.add_argument("--presets", nargs="*", default=list(BASELINE_PRESETS))
     p.add_argument("--steps", type=int, default=10, help="steps per timed round")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of each loop")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument(
+        "--set", action="append", default=[], help="KEY=VALUE for ganforge's config (train.cuda_graphs=true)"
+    )
     p.add_argument("--device", default="auto")
     a = p.parse_args()
-    results = [measure(name, a.steps, a.warmup, a.device, a.rounds) for name in a.presets]
+    results = [measure(name, a.steps, a.warmup, a.device, a.rounds, a.set) for name in a.presets]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     report = {"benchmark": "baseline_loop", "device": device, "torch": torch.__version__, "results": results}
     print(json.dumps(report, indent=2))

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in one command, its results as files in $OUT (default: gpu_results/):
-#   environment.json   the torch build and the device
-#   cuda_tests.txt     the CUDA tests (tests/train/test_cuda.py and the on-device data tests)
-#   train_speed.json   each preset: eager fp32, the CUDA defaults, and compiled; FLOPs and peak fraction
-#   baseline_loop.json ganforge's step against a straightforward loop, in one process
-#   real_runs.json     a short real training run of each preset, with its quality measured
-# Usage: bash benchmarks/gpu_check.sh [STAGE ...]   (stages: env tests speed baseline runs; default: all)
+#   environment.json       the torch build and the device
+#   cuda_tests.txt         the CUDA tests (tests/train/test_cuda.py and the on-device data tests)
+#   train_speed.json       each preset: eager fp32, the CUDA defaults, and one CUDA graph a step; FLOPs and
+#                          the fraction of the device's measured peak
+#   train_speed_compiled.json  the same with torch.compile (COMPILED: the presets; compiling takes minutes)
+#   baseline_loop*.json    ganforge's step against a straightforward loop, in one process (default, graphs)
+#   real_runs.json         a short real training run of each preset in RUNS, with its evaluation
+# Usage: bash benchmarks/gpu_check.sh [STAGE ...]  (stages: env tests speed compiled baseline runs;
+#        default: all but compiled)
 set -uo pipefail
 OUT=${OUT:-gpu_results}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 STAGES=${*:-env tests speed baseline runs}
-COMPILED=${COMPILED:-dcgan-mnist pix2pix dcgan dcgan-128 unet-restore}
+COMPILED=${COMPILED:-dcgan-mnist pix2pix}
+RUNS=${RUNS:-dcgan-mnist pix2pix}
 
 for stage in $STAGES; do
   echo "== $stage $(date +%T)"
@@ -21,14 +25,18 @@ for stage in $STAGES; do
 print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "device": p and p.name,
  "memory_gb": p and round(p.total_memory / 2**30, 1), "multiprocessors": p and p.multi_processor_count}))' \
       | tee "$OUT/environment.json" ;;
-    tests) $PY -m pytest -q -p no:cacheprovider -rs tests/train/test_cuda.py tests/data/test_augment.py \
-      tests/data/test_degrade.py 2>&1 | tee "$OUT/cuda_tests.txt" | tail -n 40 ;;
-    speed)
-      $PY benchmarks/train_speed.py --variants eager default > "$OUT/train_speed.json"
-      $PY benchmarks/train_speed.py --variants optimised --presets $COMPILED > "$OUT/train_speed_compiled.json"
-      tail -c 600 "$OUT/train_speed.json" ;;
-    baseline) $PY benchmarks/baseline_loop.py > "$OUT/baseline_loop.json" && cat "$OUT/baseline_loop.json" ;;
-    runs) $PY benchmarks/real_runs.py --out "$OUT/real_runs" > "$OUT/real_runs.json" && cat "$OUT/real_runs.json" ;;
+    tests) $PY -m pytest -q -p no:cacheprovider -rs -s tests/train/test_cuda.py tests/data/test_augment.py \
+      tests/data/test_degrade.py 2>&1 | tee "$OUT/cuda_tests.txt" | grep -v "^\.*$" | tail -n 40 ;;
+    speed) $PY benchmarks/train_speed.py --variants eager default graphs --up-modes upsample \
+      > "$OUT/train_speed.json"; $PY benchmarks/summarise.py "$OUT/train_speed.json" ;;
+    compiled) $PY benchmarks/train_speed.py --variants optimised --presets $COMPILED \
+      > "$OUT/train_speed_compiled.json"; $PY benchmarks/summarise.py "$OUT/train_speed_compiled.json" ;;
+    baseline)
+      $PY benchmarks/baseline_loop.py > "$OUT/baseline_loop.json"
+      $PY benchmarks/baseline_loop.py --set train.cuda_graphs=true > "$OUT/baseline_loop_graphs.json"
+      $PY benchmarks/summarise.py "$OUT/baseline_loop.json" "$OUT/baseline_loop_graphs.json" ;;
+    runs) $PY benchmarks/real_runs.py --presets $RUNS --cuda-graphs --out /tmp/real_runs > "$OUT/real_runs.json"
+      $PY benchmarks/summarise.py "$OUT/real_runs.json" ;;
   esac
 done
 echo "== done $(date +%T)"

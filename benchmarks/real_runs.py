@@ -28,11 +28,11 @@ def ganforge(*args: str) -> str:
     return done.stdout
 
 
-def run(preset: str, steps: int, out: Path) -> dict:
+def run(preset: str, steps: int, out: Path, extra: list[str]) -> dict:
     run_dir = out / preset
     data = ["--data", DATA[preset]] if DATA[preset] else []
     start = time.perf_counter()
-    ganforge("train", preset, *data, "--steps", str(steps), "--out", str(run_dir), "--quiet")
+    ganforge("train", preset, *data, "--steps", str(steps), "--out", str(run_dir), "--quiet", *extra)
     seconds = time.perf_counter() - start
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evaluation = json.loads(ganforge("evaluate", str(run_dir), "--json"))
@@ -50,8 +50,10 @@ def main() -> None:
     p.add_argument("--presets", nargs="*", default=list(DATA))
     p.add_argument("--steps", type=int, default=0, help="steps of each run (default: a preset's own figure)")
     p.add_argument("--out", type=Path, default=Path("runs/real"))
+    p.add_argument("--cuda-graphs", action="store_true", help="train with train.cuda_graphs")
     a = p.parse_args()
-    results = [run(name, a.steps or STEPS[name], a.out) for name in a.presets]
+    extra = ["--cuda-graphs"] if a.cuda_graphs else []
+    results = [run(name, a.steps or STEPS[name], a.out, extra) for name in a.presets]
     print(json.dumps({"benchmark": "real_runs", "results": results}, indent=2))
 
 

@@ -4,8 +4,9 @@
                                      [--steps 10] [--device auto]
 
 Variants: `eager` (float32, NCHW, not compiled), `default` (the runtime's defaults on this device:
-bfloat16 autocast and channels_last on CUDA, float32 on the CPU) and `optimised` (the defaults plus
-torch.compile; the compile time is reported apart). Each (preset, variant) runs in its own process so that
+bfloat16 autocast and channels_last on CUDA, float32 on the CPU), `optimised` (the defaults plus
+torch.compile; the compile time is reported apart) and `graphs` (the defaults, each step replayed as one
+CUDA graph). Each (preset, variant) runs in its own process so that
 its peak memory (CUDA allocator peak, or the process's peak resident set on the CPU) is its own.
 
 Each result also gives the FLOPs of one training step (convolutions and matrix products, forward and
@@ -32,6 +33,7 @@ VARIANTS = {
     "eager": ["train.precision=fp32", "train.channels_last=off", "train.compile=false"],
     "default": [],
     "optimised": ["train.compile=true"],
+    "graphs": ["train.cuda_graphs=true"],
 }
 
 
@@ -124,6 +126,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="*", default=None, help="default: every preset")
     p.add_argument("--variants", nargs="*", default=["eager", "default"], choices=list(VARIANTS))
+    p.add_argument("--up-modes", nargs="*", default=["upconv", "upsample", "pixelshuffle"], help="unet-restore's")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="auto")
@@ -135,12 +138,9 @@ def main() -> None:
         return
     presets = a.presets or preset_names()
     results = []
-    runs = [
-        (name, [f"model.up_mode={m}"])
-        for name in presets
-        for m in ("upconv", "upsample", "pixelshuffle")
-        if name == "unet-restore"
-    ] + [(name, []) for name in presets if name != "unet-restore"]
+    runs = [(name, [f"model.up_mode={m}"]) for name in presets for m in a.up_modes if name == "unet-restore"] + [
+        (name, []) for name in presets if name != "unet-restore"
+    ]
     runs = [(name, variant, o) for name, o in runs for variant in a.variants]
     for name, variant, case in runs:
         overrides = [*VARIANTS[variant], *case]

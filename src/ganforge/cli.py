@@ -63,6 +63,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-features", help="own or inception: the features of the evaluation (eval.features)")
     p.add_argument("--precision", help="auto (bf16 on CUDA, else fp32), fp32, bf16 or fp16 (train.precision)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks (train.compile)")
+    p.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        default=None,
+        help="replay each step as one CUDA graph (train.cuda_graphs)",
+    )
     p.add_argument("--logger", help="files (default) or tensorboard: also write RUN_DIR/tensorboard/ (train.logger)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
@@ -76,6 +82,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     command = shlex.join(["ganforge", *sys.argv[1:]]) if a.argv is None else shlex.join(["ganforge", *a.argv])
     flags = {"eval.every": a.eval_every, "eval.best_metric": a.best_metric, "eval.features": a.eval_features}
     flags |= {"train.logger": a.logger, "train.precision": a.precision, "train.compile": a.compile}
+    flags |= {"train.cuda_graphs": a.cuda_graphs}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + a.overrides
     if a.resume:
         ignored = [
@@ -96,6 +103,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 "logger",
                 "precision",
                 "compile",
+                "cuda_graphs",
             )  # fmt: skip
             if getattr(a, f) is not None
         ] + (["set"] if a.overrides else [])

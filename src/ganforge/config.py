@@ -117,6 +117,7 @@ class TrainConfig:
     precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))  # autocast; auto: bf16 on CUDA, else fp32
     channels_last: str = option("auto", choices=("auto", "on", "off"))  # conv memory format; auto: on CUDA
     compile: bool = False  # torch.compile the networks (train/runtime.py)
+    cuda_graphs: bool = False  # the whole step as one CUDA graph, replayed (train/graphs.py)
     sync_batchnorm: bool = False  # with several processes (torchrun): BatchNorm over the global batch
     dist_backend: str = option("auto", choices=("auto", "nccl", "gloo"))  # torchrun runs; auto: nccl on CUDA
     logger: str = option("files", choices=("files", "tensorboard"))  # tensorboard: also RUN_DIR/tensorboard/

@@ -88,7 +88,8 @@ class BCELoss(AdversarialLoss):
 
     def d_parts(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.real_label  # cross-entropy with target t: t * softplus(-x) + (1 - t) * softplus(x)
-        return (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean(), F.softplus(fake).mean()
+        real_part = F.softplus(-real) if t == 1 else t * F.softplus(-real) + (1 - t) * F.softplus(real)
+        return real_part.mean(), F.softplus(fake).mean()
 
     def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return F.softplus(-fake.float()).mean()

@@ -118,3 +118,8 @@ def test_fp16_on_the_cpu_is_refused_in_one_line(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--steps", "2", "--out", tmp_path / "r", *sets)
     assert_one_line_error(code, err, "train.precision=fp16", "bf16")
     assert not (tmp_path / "r").exists()
+
+
+def test_cuda_graphs_on_the_cpu_train_eagerly_and_say_why(tmp_path):
+    run = train(tmp_path, "graphs", "train.cuda_graphs=true", steps=2)
+    assert "train.cuda_graphs is off for this run: the device is not CUDA" in (run.dir / "log.txt").read_text()

@@ -22,6 +22,7 @@ from ..report.grid import save_grid
 from . import ema, evaluation, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data_stream import BatchStream
+from .graphs import GraphedStep, unsupported
 from .hooks import Stop, build_hooks
 from .monitor import Monitor
 from .objective import GANObjective, Metrics, Phase
@@ -48,6 +49,8 @@ class Trainer:
         self.g, self.d = (self.runtime.prepare(m) for m in build_models(cfg))
         self.nets = {"g": self.g, "d": self.d}
         self.parallel = {name: self.runtime.parallel(net) for name, net in self.nets.items()}
+        self._params = {name: list(net.parameters()) for name, net in self.nets.items()}
+        self._trained: dict[str, bool] = {}
         self.objective = GANObjective(cfg, self.task, self.g, self.d)
         self.optimizers = {
             name: NetOptimizer(net, o, self.objective.lazy_ratio(name), self.runtime.grad_scaler())
@@ -62,6 +65,10 @@ class Trainer:
             quiet or not self.world.is_main, self.runtime,
         )  # fmt: skip
         self.hooks = build_hooks(self)
+        self.graphed: GraphedStep | None = None
+        self.no_graph_reason = unsupported(self) if cfg.train.cuda_graphs else None
+        if cfg.train.cuda_graphs and not self.no_graph_reason:
+            self.graphed = GraphedStep(self.step_on, lambda text: self.monitor.note(text))
         self.networks = {**self.nets, **{k: v for hook in self.hooks.values() for k, v in hook.networks().items()}}
 
         self.state = TrainingState()
@@ -86,6 +93,8 @@ class Trainer:
         if resume:
             latest = self.run_dir / "checkpoints" / "latest.pt"
             self.state.load_state_dict(load_checkpoint(latest), latest)
+        for optimizer in self.optimizers.values():  # a graph's optimisers keep their step counts on the device
+            optimizer.capturable(self.graphed is not None)
 
         t = cfg.train
         self.stream = BatchStream(
@@ -102,29 +111,38 @@ class Trainer:
         if not resume and self.world.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.json")
-        self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; {self.runtime.describe()}"
+        runtime = self.runtime.describe() + (", CUDA graphs" if self.graphed else "")
+        self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; {runtime}"
+
+    def next_batch(self) -> Any:
+        """The next batch from the data, on the device."""
+        self.progress.batches += 1
+        batch, self._first_batch = self._first_batch, None
+        return batch if batch is not None else next(self.stream)
 
     def next_inputs(self) -> Any:
         """The next batch from the data, prepared by the objective for its phases."""
-        self.progress.batches += 1
-        batch, self._first_batch = self._first_batch, None
-        batch = batch if batch is not None else next(self.stream)
-        return self.objective.prepare(batch, self.progress.step, self.total_steps)
+        return self.objective.prepare(self.next_batch(), self.progress.step, self.total_steps)
 
     def request_stop(self, stop: Stop) -> None:
         """Stop after the current step (a hook's event, or weights that are no longer finite)."""
         self.stop = self.stop or stop
 
     def train_step(self) -> Metrics:
-        """One step: each due phase, with the networks it goes through but does not train frozen. Returns
-        detached metrics."""
-        inputs = self.next_inputs()
+        """One step: each due phase, with the networks it goes through but does not train frozen (replayed
+        as one CUDA graph with `train.cuda_graphs`). Returns detached metrics."""
+        step = self.graphed or self.step_on
+        return step(self.next_batch())
+
+    def step_on(self, batch: Any) -> Metrics:
+        """The step of `train_step` on `batch` (phases that repeat draw further batches)."""
+        inputs = self.objective.prepare(batch, self.progress.step, self.total_steps)
         metrics: Metrics = {}
         for phase in self.objective.phases:
             if self.progress.step % phase.interval:
                 continue
-            for name, net in self.nets.items():
-                net.requires_grad_(name not in phase.frozen)
+            for name in self.nets:
+                self._train(name, name not in phase.frozen)
             # a network the phase goes through without training it is called plain: nothing to synchronise
             self.objective.use(**{n: self.nets[n] if n in phase.frozen else self.parallel[n] for n in self.nets})
             runs = []
@@ -133,18 +151,26 @@ class Trainer:
                     inputs = self.next_inputs()
                 runs.append(self._optimise(phase, inputs))
             metrics |= runs[0] if len(runs) == 1 else {k: torch.stack([r[k] for r in runs]).mean() for k in runs[0]}
-        for net in self.nets.values():
-            net.requires_grad_(True)
+        for name in self.nets:  # between steps every network is trainable
+            self._train(name, True)
         return metrics
 
+    def _train(self, name: str, trained: bool) -> None:
+        """Whether the weights of network `name` get gradients (set only when it changes)."""
+        if self._trained.get(name) != trained:
+            for p in self._params[name]:
+                p.requires_grad_(trained)
+            self._trained[name] = trained
+
     def _optimise(self, phase: Phase, inputs: Any) -> Metrics:
-        with self.runtime.autocast():
+        with self.runtime.autocast(cache=self.graphed is None):
             loss, metrics = self.objective(phase, inputs)
         optimizer = self.optimizers[phase.net]
         optimizer.zero_grad()
         optimizer.backward(loss)
-        # gradient norms cost a pass over all gradients: measured at the last step of each log window
-        norm = optimizer.step(measure=(self.progress.step + 1) % self.cfg.train.log_every == 0)
+        # gradient norms cost a pass over all gradients: measured at the last step of each read window
+        last_of_window = (self.progress.step + 1) % self.monitor.read_every == 0
+        norm = optimizer.step(measure=last_of_window or self.graphed is not None)  # a graph measures each step
         if norm is not None:
             metrics[f"grad_norm_{phase.name}"] = norm
         for hook in self.hooks.values():
@@ -155,6 +181,8 @@ class Trainer:
         cfg, monitor = self.cfg, self.monitor
         monitor.start(self.progress.step, self.total_steps)
         monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
+        if self.no_graph_reason:
+            monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}")
         for note in self.objective.notes():
             monitor.note(note)
         interrupted = _InterruptFlag()
@@ -176,9 +204,7 @@ class Trainer:
                     for hook in self.hooks.values():
                         hook.after_step(step, metrics)
                     if step % cfg.train.log_every == 0:
-                        row = monitor.flush(step, self.epoch)
-                        for hook in self.hooks.values():
-                            hook.after_log(step, row)
+                        self._deliver(monitor.flush(step, self.epoch))
                     if self.stop:
                         break
                     if step % cfg.train.sample_every == 0 or step == self.total_steps:
@@ -188,7 +214,7 @@ class Trainer:
                         self.save("latest.pt", f"step_{step:07d}.pt")
         finally:
             self.stream.close()
-            monitor.flush(self.progress.step, self.epoch, final=True)
+            self._deliver(monitor.flush(self.progress.step, self.epoch, final=True))
             monitor.close()
         if not (self.stop and not self.stop.save):
             self.save()
@@ -205,6 +231,12 @@ class Trainer:
             )
         monitor.note(f"trained to step {self.progress.step} in {time.perf_counter() - t0:.0f} s")
         return Run(self.run_dir, cfg, self.progress.step)
+
+    def _deliver(self, rows: list[dict]) -> None:
+        """Hand the metrics lines read back to the hooks, each at its own step."""
+        for row in rows:
+            for hook in self.hooks.values():
+                hook.after_log(row["step"], row)
 
     def _interrupted(self, flag: _InterruptFlag) -> bool:
         """Ctrl-C or SIGTERM seen; with several processes, agreed at log steps (any process's signal stops
@@ -251,6 +283,7 @@ class Trainer:
     def save(self, *names: str) -> None:
         """Write the whole state to checkpoints/latest.pt, or to each file named (a kept step_*.pt, the
         evaluation's best.pt): never weights that are not finite."""
+        self._deliver(self.monitor.drain())  # a checkpoint holds no line that is not written yet
         if not self._finite():
             return
         state = {"step": self.progress.step, "config": self.cfg.to_dict(), **self.state.state_dict()}

@@ -20,9 +20,13 @@ SHOWN = ("d_loss", "g_gan", "D_x", "D_G_z", "D_real", "D_fake")
 
 
 class Monitor:
-    """Sums step metrics on the device and reads them back every `log_every` steps only, so that a GPU run
-    does not wait on the host after each step. The open window is a state component: a run resumed at
-    any step writes the lines an uninterrupted run would."""
+    """Keeps step metrics on the device and reads them back in windows, so that a GPU run does not wait on
+    the host after each step: a line of metrics.jsonl every `log_every` steps, computed on the device, and
+    the lines read back together every `read_every` steps (at least READ_STEPS, so that pix2pix's
+    per-step lines cost no per-step wait), and before each checkpoint. The open window is a state
+    component: a run resumed at any step writes the lines an uninterrupted run would."""
+
+    READ_STEPS = 5
 
     def __init__(
         self,
@@ -41,9 +45,10 @@ class Monitor:
         self.plot_path = run_dir / "losses.png"
         self.log_path = run_dir / "log.txt"
         self.batch_size, self.log_every, self.chance, self.quiet = batch_size, log_every, chance, quiet
-        self._sums: dict[str, torch.Tensor] = {}
-        self._counts: dict[str, int] = {}
+        self.read_every = -(-self.READ_STEPS // log_every) * log_every
+        self._values: dict[str, list[torch.Tensor]] = {}
         self._steps = 0
+        self._pending: list[tuple[dict, list[str], torch.Tensor, float]] = []
         self._t0 = time.perf_counter()
         self.bar: tqdm | None = None
 
@@ -65,7 +70,7 @@ class Monitor:
             self.path.write_text("".join(dumps(r) + "\n" for r in kept))
 
     def update(self, values: dict[str, torch.Tensor]) -> None:
-        """A step's metrics."""
+        """A step's metrics (kept as they are: no work on the device until the window closes)."""
         self.record(values)
         self._steps += 1
         if self.bar is not None:
@@ -75,32 +80,44 @@ class Monitor:
         """Values for the open window that are not a step's (a hook's measurements): each key's mean is
         over the values it was given."""
         for k, v in values.items():
-            v = v.detach().float()
-            self._sums[k] = self._sums[k].to(v.device) + v if k in self._sums else v
-            self._counts[k] = self._counts.get(k, 0) + 1
+            self._values.setdefault(k, []).append(v.detach())
 
-    def flush(self, step: int, epoch: float, final: bool = False) -> dict | None:
-        """Write the window's means as one JSON line. A `final` line (the run stops inside a window) leaves
-        the window open, so that the checkpoint saved next holds it."""
-        if not self._steps:
-            return None
-        keys = list(self._sums)
-        counts = torch.tensor([self._counts[k] for k in keys], dtype=torch.float32)
-        device = self._sums[keys[0]].device
-        means = torch.stack([self._sums[k].to(device) for k in keys]) / counts.to(device)
-        means = (self.runtime.mean_across(means) if self.runtime else means).tolist()
-        elapsed = time.perf_counter() - self._t0
-        row = {"step": step, "epoch": round(epoch, 4)}
-        row.update({k: round(v, 6) for k, v in zip(keys, means, strict=True)})
-        row["images_per_s"] = round(self._steps * self.batch_size / max(elapsed, 1e-9), 2)
-        if self.writes:
-            append_line(self.path, row)
+    def flush(self, step: int, epoch: float, final: bool = False) -> list[dict]:
+        """Close the window at `step` (its means, on the device) and return the lines read back now: those
+        of every closed window once `read_every` steps are due, or at once when `final`. A `final` line (the
+        run stops inside a window) leaves the window open, so that the checkpoint saved next holds it."""
+        if self._steps:
+            keys = list(self._values)
+            device = self._values[keys[0]][0].device
+            means = torch.stack([torch.stack([v.to(device) for v in self._values[k]]).float().mean() for k in keys])
+            means = self.runtime.mean_across(means) if self.runtime else means
+            elapsed = time.perf_counter() - self._t0
+            row = {"step": step, "epoch": round(epoch, 4)}
+            self._pending.append((row, keys, means, round(self._steps * self.batch_size / max(elapsed, 1e-9), 2)))
+            if not final:
+                self._values, self._steps, self._t0 = {}, 0, time.perf_counter()
+        if final or step % self.read_every == 0:
+            return self.drain()
+        return []
+
+    def drain(self) -> list[dict]:
+        """The lines of the closed windows, read back from the device at once and written."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        values = torch.cat([means for _, _, means, _ in pending]).cpu().tolist()
+        rows = []
+        for row, keys, _, speed in pending:
+            row.update({k: round(v, 6) for k, v in zip(keys, values[: len(keys)], strict=True)})
+            values = values[len(keys) :]
+            row["images_per_s"] = speed
+            if self.writes:
+                append_line(self.path, row)
+            rows.append(row)
         if self.bar is not None:
-            shown = {k: f"{row[k]:.3f}" for k in SHOWN if k in row}
-            self.bar.set_postfix(shown | {"img/s": f"{row['images_per_s']:.0f}"})
-        if not final:
-            self._sums, self._counts, self._steps, self._t0 = {}, {}, 0, time.perf_counter()
-        return row
+            shown = {k: f"{rows[-1][k]:.3f}" for k in SHOWN if k in rows[-1]}
+            self.bar.set_postfix(shown | {"img/s": f"{rows[-1]['images_per_s']:.0f}"})
+        return rows
 
     def note(self, text: str, console: bool = True) -> None:
         """A line for the run's log.txt and, unless quiet, the console (above the progress bar)."""
@@ -122,13 +139,13 @@ class Monitor:
             self.bar.close()
 
     def state_dict(self) -> dict:
-        return {
-            "sums": {k: v.cpu() for k, v in self._sums.items()},
-            "counts": dict(self._counts),
-            "steps": self._steps,
-        }
+        """The open window's values (closed windows are read back before every checkpoint)."""
+        return {"values": {k: [v.cpu() for v in vs] for k, vs in self._values.items()}, "steps": self._steps}
 
     def load_state_dict(self, state: dict) -> None:
-        self._sums = dict(state.get("sums", {}))
-        self._counts = dict(state.get("counts", {}))
+        if "values" in state:
+            self._values = {k: list(vs) for k, vs in state["values"].items()}
+        else:  # saved before 0.2: the window's sums
+            sums, counts = state.get("sums", {}), state.get("counts", {})
+            self._values = {k: [v / counts[k]] * counts[k] for k, v in sums.items()}
         self._steps = int(state.get("steps", 0))

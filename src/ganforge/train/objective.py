@@ -136,7 +136,9 @@ class GANObjective:
         real_out = self.discriminate(cond, real) if self.loss.g_needs_real else None
         g_gan = self.loss.g_loss(self.discriminate(cond, fake), real_out)
         recon = self.task.reconstruction_losses(fake, real)
-        total = self.cfg.loss.gan_weight * g_gan + sum(self.task.weights[k] * v for k, v in recon.items())
+        total = g_gan if self.cfg.loss.gan_weight == 1 else self.cfg.loss.gan_weight * g_gan
+        for k, v in recon.items():
+            total = total + self.task.weights[k] * v
         return total, {"g_loss": total, "g_gan": g_gan} | {f"g_{k}": v for k, v in recon.items()}
 
     def lazy_penalty(self, p: Penalty, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:

@@ -42,8 +42,13 @@ class NetOptimizer:
             r = lazy_ratio
             o = replace(o, lr=o.lr * r, beta1=o.beta1**r, beta2=o.beta2**r, rho=o.rho**r)
         self.optimizer = OPTIMIZERS.get(o.name)(self.params, o)
-        decay = o.lr_decay
+        decay = self.decay = o.lr_decay
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: 1.0 / (1.0 + decay * step))
+
+    def capturable(self, on: bool) -> None:
+        """Whether the optimiser's step may be captured in a CUDA graph (a checkpoint may say otherwise)."""
+        for group in self.optimizer.param_groups:
+            group["capturable"] = on
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -55,11 +60,17 @@ class NetOptimizer:
     def step(self, measure: bool = False) -> torch.Tensor | None:
         """Unscale, clip, step, advance the schedule; with `measure`, returns the gradients' total norm
         before clipping (on the device). An fp16 step whose gradients overflowed is skipped by the scaler."""
-        self.scaler.unscale_(self.optimizer)
+        scaled = self.scaler.is_enabled()
+        if scaled:
+            self.scaler.unscale_(self.optimizer)
         norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None]) if measure else None
         if self.clip_value > 0:
             nn.utils.clip_grad_value_(self.params, self.clip_value)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.schedule.step()
+        if scaled:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.decay:
+            self.schedule.step()
         return norm

@@ -96,11 +96,12 @@ class Runtime:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """The forward passes' precision; backward runs outside it, as autocast asks."""
+    def autocast(self, cache: bool = True) -> contextlib.AbstractContextManager:
+        """The forward passes' precision; backward runs outside it, as autocast asks. `cache=False` for a
+        CUDA graph's capture, which must not keep autocast's cast weights."""
         if self.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
+        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision], cache_enabled=cache)
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A loss scaler for fp16 (a no-op otherwise): fp16 gradients underflow without one."""
