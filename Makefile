@@ -33,6 +33,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/eval_speed.py
+	$(PY) benchmarks/baseline_loop.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -4,9 +4,11 @@
 
 The baseline trains the same networks (built from the same preset) with the same optimisers the way the
 TensorFlow tutorials and the common PyTorch examples do: float32, eager, one G forward per step reused
-by both phases (detached for D), binary cross-entropy on logits (+ 100 x L1 for pix2pix), and `.item()`
-of each loss every step. Data: random batches indexed from an in-memory tensor on the device. Both are
-timed alternately in the same process after a warm-up, so that the ratio is measured in one run.
+by both phases (detached for D), binary cross-entropy on logits (+ loss.l1 x L1 for the image-to-image
+presets; unet-restore degrades its clean batches on the device, as ganforge does), gradient-value
+clipping where the preset asks for it, and `.item()` of each loss every step. Data: random batches indexed
+from an in-memory tensor on the device. Both are timed alternately in the same process after a warm-up, so
+that the ratio is measured in one run. `--set KEY=VALUE` changes ganforge's config only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-BASELINE_PRESETS = ("dcgan-mnist", "dcgan", "dcgan-128", "pix2pix")
+BASELINE_PRESETS = ("dcgan-mnist", "dcgan", "dcgan-128", "pix2pix", "unet-restore")
 
 
 def _optimizer(net, o) -> torch.optim.Optimizer:
@@ -38,6 +40,7 @@ def _clip(net, o) -> None:
 def _straightforward(cfg, device):
     """A step function of the straightforward loop for `cfg` (bce, unconditional or pix2pix)."""
     from ganforge.data import build_dataset
+    from ganforge.data.degrade import degrade, parse_degradations
     from ganforge.models import build_models
 
     g, d = (m.to(device).train() for m in build_models(cfg))
@@ -45,7 +48,8 @@ def _straightforward(cfg, device):
     data = build_dataset(cfg, "train")
     n, b = min(len(data), 512), cfg.train.batch_size
     paired = cfg.task == "paired"
-    if paired:
+    degradations = parse_degradations(cfg.data.degrade) if cfg.data.degrade else []
+    if paired and not degradations:
         inputs = torch.stack([data[i][0] for i in range(n)]).to(device)
         targets = torch.stack([data[i][1] for i in range(n)]).to(device)
     else:
@@ -58,15 +62,16 @@ def _straightforward(cfg, device):
     def step() -> tuple[float, float]:
         idx = torch.randint(n, (b,), device=device)
         real = targets[idx]
-        cond = inputs[idx] if paired else None
+        cond = (degrade(real, degradations) if degradations else inputs[idx]) if paired else None
         fake = g(cond) if paired else g(torch.randn(b, latent, device=device))
-        pair = (lambda x: torch.cat([cond, x], 1)) if paired and cfg.model.d_conditional else (lambda x: x)
+        pair = (lambda x: torch.cat([cond, x], 1)) if paired and getattr(cfg.model, "d_conditional", False) else None
+        pair = pair or (lambda x: x)
         d_loss = 0.5 * (bce(d(pair(real)), 1.0) + bce(d(pair(fake.detach())), 0.0))
         opt_d.zero_grad()
         d_loss.backward()
         _clip(d, cfg.train.d_optim)
         opt_d.step()
-        g_loss = bce(d(pair(fake)), 1.0) + (100 * (fake - real).abs().mean() if paired else 0)
+        g_loss = bce(d(pair(fake)), 1.0) + (cfg.loss.l1 * (fake - real).abs().mean() if paired else 0)
         opt_g.zero_grad()
         g_loss.backward()
         _clip(g, cfg.train.g_optim)

@@ -186,11 +186,29 @@ def test_in_memory_data_sets_get_no_loader_workers(tmp_path):
     from tests.train.test_loop import write_folder
 
     folder = ImageFolder(write_folder(tmp_path / "imgs", n=4), 16, 3)
-    for ds, workers in [
-        (IDXImageDataset(_images(8)), 0),
-        (digits(28), 0),
-        (ShapesPairs(8, 16), 0),
-        (folder, min(8, os.cpu_count() or 1)),
-    ]:
+    for ds in [IDXImageDataset(_images(8)), digits(28), ShapesPairs(8, 16)]:
         assert isinstance(ds, ImageDataset)
-        assert BatchStream(ds, 4, 0, Runtime(torch.device("cpu"))).loader.num_workers == workers, type(ds).__name__
+        stream = BatchStream(ds, 4, 0, Runtime(torch.device("cpu")))
+        assert stream.resident is not None and not hasattr(stream, "loader"), type(ds).__name__
+    stream = BatchStream(folder, 2, 0, Runtime(torch.device("cpu")))
+    assert stream.resident is None and stream.loader.num_workers == min(8, os.cpu_count() or 1)
+    stream.close()
+
+
+def test_a_resident_data_set_gives_the_loader_s_batches(monkeypatch):
+    """Stacked on the device or loaded item by item: the same batches in the same order, pairs too."""
+    from ganforge.data.shapes import ShapesPairs
+    from ganforge.train import data_stream
+    from ganforge.train.data_stream import BatchStream
+    from ganforge.train.runtime import Runtime
+
+    for ds in [IDXImageDataset(_images(12)), ShapesPairs(12, 16)]:
+        resident = BatchStream(ds, 4, 3, Runtime(torch.device("cpu")), start_batch=2)
+        monkeypatch.setattr(data_stream, "RESIDENT_BYTES", 0)
+        loaded = BatchStream(ds, 4, 3, Runtime(torch.device("cpu")), start_batch=2)
+        monkeypatch.undo()
+        assert resident.resident is not None and loaded.resident is None
+        for _ in range(7):  # across epochs
+            a, b = next(resident), next(loaded)
+            for x, y in zip(a if isinstance(a, tuple) else [a], b if isinstance(b, tuple) else [b], strict=True):
+                assert torch.equal(x, y)

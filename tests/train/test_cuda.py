@@ -68,7 +68,11 @@ def test_a_training_step_never_waits_on_the_host(tmp_path, preset):
                 t.progress.step += 1
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    syncs = [f"{w.filename}:{w.lineno}: {w.message}" for w in seen if "synchroniz" in str(w.message)]
+    syncs = [
+        f"{w.filename}:{w.lineno}: {w.message}"
+        for w in seen
+        if "synchroniz" in str(w.message) and "prototype feature" not in str(w.message)  # the mode's own notice
+    ]
     assert not syncs, "\n".join(syncs)
 
 

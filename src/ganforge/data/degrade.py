@@ -7,7 +7,8 @@ and is applied in the order given, to a whole batch (N, C, H, W) in [-1, 1] on t
   [-1, 1] units), clamped to [-1, 1]. S in (0, 1].
 - ``blur=S``: Gaussian blur with sigma S pixels; kernel size 2*ceil(3S)+1, reflect padding. S in (0, 20].
   The kernel is the Gaussian sampled at whole pixels, so below S = 1 its spread is a little under S.
-- ``jpeg=Q``: JPEG compression at quality Q (integer 1..95) through Pillow, one image at a time on the CPU.
+- ``jpeg=Q``: JPEG compression at quality Q (integer 1..95), simulated on the batch's device (data/jpeg.py:
+  libjpeg's tables, 4:2:0 chroma; within about 45 dB PSNR of Pillow's encode and decode).
 - ``downscale=F``: shrink by F with antialiased bilinear (area-like), then enlarge back to the original size
   with bicubic, clamped to [-1, 1]. F in (1, 16].
 
@@ -18,16 +19,15 @@ is on the CPU or a GPU; without one, from the default generator of the batch's d
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from ganforge.data.images import to_pil, to_tensor
 from ganforge.errors import UserError
 from ganforge.filters import gaussian_blur
+
+from .jpeg import jpeg
 
 OPTION = "--degrade"
 
@@ -122,20 +122,6 @@ def _noise(x: torch.Tensor, std: float, generator: torch.Generator | None) -> to
     return (x + noise * (2.0 * std)).clamp_(-1.0, 1.0)
 
 
-def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    if x.shape[1] not in (1, 3):
-        raise ValueError(f"jpeg needs 1 or 3 channels, got {x.shape[1]}")
-    mode = "L" if x.shape[1] == 1 else "RGB"
-    out = []
-    for image in x.detach().cpu():
-        buffer = io.BytesIO()
-        to_pil(image).save(buffer, format="JPEG", quality=quality)
-        buffer.seek(0)
-        with Image.open(buffer) as decoded:
-            out.append(to_tensor(decoded.convert(mode)))
-    return torch.stack(out).to(device=x.device, dtype=x.dtype)
-
-
 def _downscale(x: torch.Tensor, factor: float) -> torch.Tensor:
     height, width = x.shape[-2:]
     small = (max(1, round(height / factor)), max(1, round(width / factor)))
@@ -172,7 +158,7 @@ def degrade(
             elif kind == "blur":
                 x = gaussian_blur(x, value, "reflect")
             elif kind == "jpeg":
-                x = _jpeg(x, int(value))
+                x = jpeg(x, int(value))
             else:
                 x = _downscale(x, value)
     return x.to(images.dtype)

@@ -39,7 +39,6 @@ def unsupported(t: Trainer) -> str | None:
         "experience replay": cfg.train.replay_size > 0,
         "DiffAugment": bool(cfg.data.diffaugment),
         "instance noise": cfg.loss.instance_noise > 0,
-        "JPEG degradation (on the host)": "jpeg" in cfg.data.degrade,
         "phases that skip or repeat steps": any(p.interval != 1 or p.repeats != 1 for p in t.objective.phases),
     }
     found = [why for why, present in reasons.items() if present]

@@ -85,7 +85,9 @@ class Monitor:
     def flush(self, step: int, epoch: float, final: bool = False) -> list[dict]:
         """Close the window at `step` (its means, on the device) and return the lines read back now: those
         of every closed window once `read_every` steps are due, or at once when `final`. A `final` line (the
-        run stops inside a window) leaves the window open, so that the checkpoint saved next holds it."""
+        run stops inside a window) is written but not returned, and leaves the window open, so that the
+        checkpoint saved next holds it."""
+        partial = final and self._steps > 0
         if self._steps:
             keys = list(self._values)
             device = self._values[keys[0]][0].device
@@ -97,7 +99,8 @@ class Monitor:
             if not final:
                 self._values, self._steps, self._t0 = {}, 0, time.perf_counter()
         if final or step % self.read_every == 0:
-            return self.drain()
+            rows = self.drain()
+            return rows[:-1] if partial else rows  # the hooks see a stopped window's line when it closes
         return []
 
     def drain(self) -> list[dict]:

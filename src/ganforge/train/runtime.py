@@ -64,7 +64,7 @@ class Runtime:
         under torchrun, this joins the process group."""
         world = distributed.world_from_env()
         device = resolve_device(train.device, world)
-        if device.type == "cuda":
+        if device.type == "cuda" and device.index is not None:
             torch.cuda.set_device(device)
         distributed.join(world, device.type, train.dist_backend)
         if train.batch_size % world.size:
