@@ -1,5 +1,9 @@
-"""Checkpoints: written atomically (a temporary file renamed into place), so a crash or a kill during
-saving never leaves a broken `latest.pt`."""
+"""Checkpoints: written atomically (a temporary file, flushed to the disk, renamed into place, the folder
+flushed too), so that a crash, a kill or a full disk during saving never leaves a broken `latest.pt`; read
+back with `weights_only=True`, so that a checkpoint cannot run code.
+
+`RunLock` keeps two processes from training one run folder at once.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,86 @@ from ..errors import UserError
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write `state` to `path`, whole or not at all: on an error (a full disk) the previous file stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; is {path.parent.parent} a finished or running run?")
+    if path.stat().st_size == 0:
+        raise UserError(f"checkpoint {path} is empty (0 bytes); resume from a kept checkpoints/step_*.pt instead")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file
-        raise UserError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}; it may be corrupt") from None
+    except Exception as e:  # a truncated, foreign or unsafe file
+        text = str(e)
+        if "weights only load failed" in text.lower() or "unsupported global" in text.lower():
+            raise UserError(
+                f"checkpoint {path} holds Python objects that only unpickling code could rebuild; ganforge does "
+                "not load such files, since they can run code: use a checkpoint written by ganforge"
+            ) from None
+        first = (text.splitlines() or [type(e).__name__])[0]
+        raise UserError(f"cannot read checkpoint {path}: {first}; it may be corrupt or truncated") from None
+
+
+class RunLock:
+    """An exclusive lock on a run folder (RUN_DIR/train.lock, an OS file lock that a killed process
+    releases by dying), held while a process trains the run."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "train.lock"
+        self._file = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise UserError(
+                f"{self.path.parent} is being trained by {holder} (lock {self.path}); wait for it to finish or "
+                "stop it, then resume"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}")
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()  # closing releases the lock
+            self._file = None

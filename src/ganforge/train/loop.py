@@ -90,8 +90,10 @@ class Trainer:
         for name, hook in self.hooks.items():  # hooks came later than some runs: their state may be absent
             if hasattr(hook, "state_dict"):
                 self.state.add(name, hook, optional=True)
-        if resume:
-            latest = self.run_dir / "checkpoints" / "latest.pt"
+        latest = self.run_dir / "checkpoints" / "latest.pt"
+        # a run stopped before its first checkpoint (a kill or Ctrl-C while starting) starts again from step 0
+        self.restarted = resume and not latest.exists() and (self.run_dir / "config.json").is_file()
+        if resume and not self.restarted:
             self.state.load_state_dict(load_checkpoint(latest), latest)
         for optimizer in self.optimizers.values():  # a graph's optimisers keep their step counts on the device
             optimizer.capturable(self.graphed is not None)
@@ -180,6 +182,8 @@ class Trainer:
     def fit(self) -> Run:
         cfg, monitor = self.cfg, self.monitor
         monitor.start(self.progress.step, self.total_steps)
+        if self.restarted:
+            monitor.note("this run never saved a checkpoint: it starts again from step 0")
         monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
         if self.no_graph_reason:
             monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}")
@@ -290,7 +294,11 @@ class Trainer:
         if not self.world.is_main:  # the state_dict gathered each process's random streams
             return
         for name in names or ("latest.pt",):
-            save_checkpoint(self.run_dir / "checkpoints" / name, state)
+            path = self.run_dir / "checkpoints" / name
+            try:
+                save_checkpoint(path, state)
+            except OSError as e:  # a full disk: the previous file is whole, training goes on
+                self.monitor.note(f"could not write {path} ({e.strerror or e}); the previous checkpoint is kept")
 
 
 class _InterruptFlag:
