@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .api import train
 
     command = shlex.join(["ganforge", *sys.argv[1:]]) if a.argv is None else shlex.join(["ganforge", *a.argv])
+    for flag, value in (("--steps", a.steps), ("--epochs", a.epochs)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} {value}: give a positive number")
     flags = {"eval.every": a.eval_every, "eval.best_metric": a.best_metric, "eval.features": a.eval_features}
     flags |= {"train.logger": a.logger, "train.precision": a.precision, "train.compile": a.compile}
     flags |= {"train.cuda_graphs": a.cuda_graphs}
@@ -354,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # `ganforge presets | head -1`: the reader went away, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UserError as e:
         print(f"ganforge: error: {one_line(e)}", file=sys.stderr)
         return 2

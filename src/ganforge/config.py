@@ -37,9 +37,17 @@ from .presets import preset_dict, preset_names, preset_summary  # noqa: F401  (p
 VERSION = 2
 
 
-def option(default: Any, *, choices: Iterable[str] | Callable[[], Iterable[str]] | None = None, positive: bool = False):
-    """A config field with its rules: `choices` (values, or a function giving a registry's names), `positive`."""
-    return field(default=default, metadata={"choices": choices, "positive": positive})
+def option(
+    default: Any,
+    *,
+    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+    positive: bool = False,
+    at_least: float | None = None,
+    below: float | None = None,
+):
+    """A config field with its rules: `choices` (values, or a function giving a registry's names),
+    `positive`, a range [`at_least`, `below`)."""
+    return field(default=default, metadata={"choices": choices, "positive": positive, "range": (at_least, below)})
 
 
 @dataclass
@@ -70,29 +78,33 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     name: str = option("adam", choices=optimizer_names)
-    lr: float = 2e-4
-    beta1: float = 0.5  # adam
-    beta2: float = 0.999  # adam
-    rho: float = 0.9  # rmsprop's moving-average factor (Keras `rho`)
-    eps: float = 1e-7
-    lr_decay: float = 0.0  # Keras `decay`: lr / (1 + lr_decay * step)
-    clip_value: float = 0.0  # clip each gradient element to [-v, v] (Keras `clipvalue`); 0 = off
+    lr: float = option(2e-4, positive=True)
+    beta1: float = option(0.5, at_least=0, below=1)  # adam
+    beta2: float = option(0.999, at_least=0, below=1)  # adam
+    rho: float = option(0.9, at_least=0, below=1)  # rmsprop's moving-average factor (Keras `rho`)
+    eps: float = option(1e-7, positive=True)
+    lr_decay: float = option(0.0, at_least=0)  # Keras `decay`: lr / (1 + lr_decay * step)
+    clip_value: float = option(0.0, at_least=0)  # clip each gradient element to [-v, v] (Keras `clipvalue`); 0 = off
 
 
 @dataclass
 class LossConfig:
     gan: str = option("bce", choices=gan_loss_names)  # the adversarial loss (losses.py)
-    gan_weight: float = 1.0
-    l1: float = 0.0  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
-    ssim: float = 0.0  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
-    gmsd: float = 0.0  # weight of GMSD(G(x), y) (gradient magnitude similarity deviation)
-    tv: float = 0.0  # weight of the total variation of G(x)
-    gp: float = 10.0  # wgan-gp: weight of the gradient penalty on interpolates (Gulrajani et al.)
-    r1: float = 0.0  # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
-    r2: float = 0.0  # gamma of the R2 penalty, the same on fakes
+    gan_weight: float = option(1.0, at_least=0)
+    l1: float = option(0.0, at_least=0)  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
+    ssim: float = option(0.0, at_least=0)  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
+    gmsd: float = option(0.0, at_least=0)  # weight of GMSD(G(x), y) (gradient magnitude similarity deviation)
+    tv: float = option(0.0, at_least=0)  # weight of the total variation of G(x)
+    gp: float = option(10.0, at_least=0)  # wgan-gp: weight of the gradient penalty on interpolates (Gulrajani et al.)
+    r1: float = option(
+        0.0, at_least=0
+    )  # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
+    r2: float = option(0.0, at_least=0)  # gamma of the R2 penalty, the same on fakes
     reg_every: int = option(1, positive=True)  # R1/R2 every this many steps, as a lazy phase (StyleGAN2: 16)
-    label_smoothing: float = 0.0  # one-sided: reals' target 1 - s (bce, lsgan)
-    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs (of the [-1, 1] range), falling to 0
+    label_smoothing: float = option(0.0, at_least=0, below=1)  # one-sided: reals' target 1 - s (bce, lsgan)
+    instance_noise: float = option(
+        0.0, at_least=0
+    )  # std of Gaussian noise on D's inputs (of the [-1, 1] range), falling to 0
     instance_noise_steps: int = 0  # steps over which it falls linearly to 0; 0 = the whole run
 
 
@@ -360,6 +372,10 @@ def _check_fields(obj: Any, prefix: str, origin: str) -> None:
             raise UserError(f"config key {key!r} in {origin} must be a finite number, got {value}")
         if f.metadata.get("positive") and value <= 0:
             raise UserError(f"config key {key!r} in {origin} must be positive, got {value}")
+        low, high = f.metadata.get("range", (None, None))
+        if (low is not None and value < low) or (high is not None and value >= high):
+            rule = f"at least {low}" if high is None else f"in [{low}, {high})"
+            raise UserError(f"config key {key!r} in {origin} must be {rule}, got {value}")
 
 
 def validate(cfg: Config, origin: str) -> None:
@@ -371,6 +387,10 @@ def validate(cfg: Config, origin: str) -> None:
             raise UserError(f"health.stop_on in {origin} names {name!r}; events: {', '.join(EVENT_KINDS)}")
     if cfg.train.steps < 0 or cfg.train.epochs < 0 or cfg.train.d_steps < 0:
         raise UserError(f"train.steps, train.epochs and train.d_steps in {origin} must not be negative")
+    if cfg.train.steps == 0 and cfg.train.epochs == 0:
+        raise UserError(f"train.steps and train.epochs in {origin} are both 0: nothing to train; give either")
+    if not cfg.data.name.strip():
+        raise UserError(f"data.name in {origin} is empty; name a data set (digits, mnist, shapes ...) or a folder")
     if cfg.data.channels not in (1, 3) or cfg.data.in_channels not in (1, 3):
         raise UserError(f"data.channels and data.in_channels in {origin} must be 1 (gray) or 3 (RGB)")
     cfg.model.check(cfg, origin)

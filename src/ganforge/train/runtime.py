@@ -38,9 +38,14 @@ def resolve_device(name: str, world: World | None = None) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu or auto")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"device {name!r} is not one ganforge trains on; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices; use cuda:0")
+    return device
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
