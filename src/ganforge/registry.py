@@ -37,7 +37,7 @@ class Registry(Generic[T]):
         self._entries.pop(name, None)
 
     def get(self, name: str) -> T:
-        if name not in self._entries:
+        if not isinstance(name, str) or name not in self._entries:
             where = f"{self.key}={name!r}" if self.key else repr(name)
             raise UserError(f"unknown {self.what} {where}; choose one of {', '.join(self.names())}")
         return self._entries[name]
