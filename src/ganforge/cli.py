@@ -177,6 +177,18 @@ def cmd_translate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import export_generator
+    from .outputs import check_outputs, run_files
+    from .train.run_dir import open_run
+
+    run_dir, _ = open_run(a.run_dir)
+    check_outputs([(Path(a.out), Path("the exported generator"))], run_files(run_dir), "--out")
+    out, shape = export_generator(run_dir, a.format, Path(a.out), a.batch, a.ema, a.checkpoint)
+    print(f"wrote {out} ({a.format}; example input shape {list(shape)}, batch {a.batch})")
+    return 0
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .api import load
     from .evaluate import format_table, save_results
@@ -333,6 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser("export", help="the generator as ONNX or TorchScript, for inference without ganforge")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="onnx", help="onnx (default) or torchscript")
+    p.add_argument("--out", required=True, help="the file to write, e.g. generator.onnx")
+    p.add_argument("--batch", default="dynamic", help="dynamic (default) or a fixed batch size")
+    p.add_argument("--ema", action="store_true", help="the EMA weights (runs trained with train.ema)")
+    p.add_argument("--checkpoint", help="latest (default), best, step_N or a file")
+
     sub.add_parser("presets", help="list the presets")
 
     p = sub.add_parser("info", help="the resolved config and the networks of a preset, config or run")
@@ -348,6 +368,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "report": cmd_report,
     "health": cmd_health,
+    "export": cmd_export,
     "presets": cmd_presets,
     "info": cmd_info,
 }
