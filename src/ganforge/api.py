@@ -112,7 +112,7 @@ def train(
             if world.is_main:
                 cfg.save(run_dir / "config.json")
             return _fit(trainer, command)
-    cfg = resolve_config(config, **options)
+    cfg = absolute_data_paths(resolve_config(config, **options))
     world = _join(cfg)
     run_dir = broadcast_object(Path(out) if out is not None else default_run_dir(cfg))
     if world.is_main:
@@ -120,6 +120,20 @@ def train(
     trainer = Trainer(cfg, run_dir, quiet=quiet)
     with RunLock(run_dir) if world.is_main else contextlib.nullcontext():
         return _fit(trainer, command)
+
+
+def absolute_data_paths(cfg: Config) -> Config:
+    """Data folders as absolute paths, so that the run resumes and evaluates from any working directory."""
+    from .data import PAIRED, UNCONDITIONAL
+
+    given = {k: getattr(cfg.data, k.split(".")[1]) for k in ("data.name", "data.val_name")}
+    builtin = {*UNCONDITIONAL, *PAIRED, "shapes"}
+    found = {
+        k: str(Path(v).expanduser().resolve())
+        for k, v in given.items()
+        if v and v not in builtin and Path(v).expanduser().exists()
+    }
+    return apply_overrides(cfg, found) if found else cfg
 
 
 MIN_FREE_BYTES = 64 * 2**20

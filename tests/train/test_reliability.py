@@ -149,3 +149,15 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_0(capsys, t
     assert load_checkpoint(run.dir / "checkpoints" / "latest.pt")["step"] == 2
     assert "never saved a checkpoint" in (run.dir / "log.txt").read_text()
     assert [json.loads(x)["step"] for x in (run.dir / "metrics.jsonl").read_text().splitlines()] == [2]
+
+
+def test_a_run_on_a_relative_folder_resumes_from_elsewhere(capsys, tmp_path, monkeypatch):
+    from tests.train.test_loop import write_folder
+
+    write_folder(tmp_path / "work" / "faces", n=16, size=32)
+    monkeypatch.chdir(tmp_path / "work")
+    run = ganforge.train("dcgan", data="faces", steps=2, out=tmp_path / "run", quiet=True, overrides=OVERRIDES)
+    assert run.config.data.name == str(tmp_path / "work" / "faces")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "run", "--steps", "4", "--quiet")
+    assert code == 0, err
