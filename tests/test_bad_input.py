@@ -36,6 +36,8 @@ def test_out_of_range_settings_name_their_key(capsys, tmp_path, setting, needles
         (["--epochs", "0"], ["--epochs 0", "positive"]),
         (["--device", "mps"], ["'mps'", "cpu, cuda"]),
         (["--data", ""], ["data.name", "empty"]),
+        (["--degrade", "noise=0.1"], ["data.degrade", "generates from noise", "drop --degrade"]),
+        (["--model-configs", "model_configs.json"], ["--model-configs", "unet", "drop --model-configs"]),
     ],
 )
 def test_flags_that_would_train_nothing_or_nowhere_are_refused(capsys, tmp_path, args, needles):

@@ -57,6 +57,12 @@ def resolve_config(
     if model_configs is not None:
         from .seed002 import load_seed002
 
+        if cfg.model.family != "unet":
+            raise UserError(
+                f"--model-configs is seed 002's file for the unet family; this config's family is "
+                f"{cfg.model.family}: drop --model-configs or start from unet-restore"
+            )
+
         cfg = load_seed002(None, model_configs, base=cfg)
     flags: dict[str, Any] = {
         "data.name": str(data) if data is not None else None,

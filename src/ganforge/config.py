@@ -389,6 +389,8 @@ def validate(cfg: Config, origin: str) -> None:
         raise UserError(f"train.steps, train.epochs and train.d_steps in {origin} must not be negative")
     if cfg.train.steps == 0 and cfg.train.epochs == 0:
         raise UserError(f"train.steps and train.epochs in {origin} are both 0: nothing to train; give either")
+    if cfg.data.degrade and cfg.task != "paired":
+        raise UserError(f"data.degrade in {origin}: the {cfg.model.family} family generates from noise: drop --degrade")
     if not cfg.data.name.strip():
         raise UserError(f"data.name in {origin} is empty; name a data set (digits, mnist, shapes ...) or a folder")
     if cfg.data.channels not in (1, 3) or cfg.data.in_channels not in (1, 3):
