@@ -55,3 +55,11 @@ def test_a_closed_pipe_is_no_traceback():
     err = process.stderr.read()
     process.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_data_path_that_is_a_file_is_called_a_file(capsys, tmp_path):
+    image = tmp_path / "one.png"
+    image.write_bytes(b"not really")
+    code, _, err = run_cli(capsys, "train", "dcgan", "--data", image, "--steps", "1", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "is a file", "folder")
+    assert "does not exist" not in err

@@ -19,6 +19,8 @@ class ImageFolder(ImageDataset):
 
     def __init__(self, root: str | Path, image_size: int, channels: int):
         self.root = Path(root)
+        if self.root.is_file():
+            raise UserError(f"--data {self.root} is a file; give the folder that holds the images (or a built-in name)")
         if not self.root.is_dir():
             raise UserError(
                 f"data folder {self.root} does not exist; give --data a folder of images or a "
