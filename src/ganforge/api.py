@@ -10,8 +10,6 @@ g.to_pil(images)[0].save("digit.png")
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from .config import Config, apply_overrides, load_config, parse_override
 from .data.images import to_pil
 from .errors import UserError
 from .models import InferenceContract, build_models, inference_contract
+from .outputs import check_run_folder
 from .train.checkpoint import RunLock, load_checkpoint
 from .train.distributed import World, broadcast_object, leave, world_from_env
 from .train.loop import Trainer
@@ -122,7 +121,7 @@ def train(
     world = _join(cfg)
     run_dir = broadcast_object(Path(out) if out is not None else default_run_dir(cfg))
     if world.is_main:
-        check_output_folder(run_dir)
+        check_run_folder(run_dir)
     trainer = Trainer(cfg, run_dir, quiet=quiet)
     with RunLock(run_dir) if world.is_main else contextlib.nullcontext():
         return _fit(trainer, command)
@@ -140,33 +139,6 @@ def absolute_data_paths(cfg: Config) -> Config:
         if v and v not in builtin and Path(v).expanduser().exists()
     }
     return apply_overrides(cfg, found) if found else cfg
-
-
-MIN_FREE_BYTES = 64 * 2**20
-
-
-def check_output_folder(run_dir: Path) -> None:
-    """Refuse, before anything is trained or written, an output folder that is a file, not empty, not
-    writable, or on a disk with less than MIN_FREE_BYTES free."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} is a file; give a folder (new or empty) for the run")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        raise UserError(
-            f"output folder {run_dir} is not empty; continue it with --resume {run_dir} or choose another --out"
-        )
-    existing = next(p for p in [run_dir, *run_dir.absolute().parents] if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"--out {run_dir}: {existing} is a file, not a folder; choose another --out")
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as e:
-        raise UserError(f"cannot write in {existing} ({e.strerror}); choose another --out") from None
-    free = shutil.disk_usage(existing).free
-    if free < MIN_FREE_BYTES:
-        raise UserError(
-            f"only {free // 2**20} MB free on the disk of {existing}; free some space or choose another --out"
-        )
 
 
 def _join(cfg: Config) -> World:

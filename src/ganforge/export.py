@@ -65,7 +65,7 @@ def export_generator(
         raise UserError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if batch != "dynamic" and not (batch.isdigit() and int(batch) > 0):
         raise UserError(f"--batch {batch!r}: give dynamic or a positive number")
-    if out.exists() and out.is_dir():
+    if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as generator.{fmt.replace('script', '')}")
     if fmt == "onnx":
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +23,32 @@ def _identity(path: Path) -> tuple[int, int] | None:
 def check_folder(folder: Path, option: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{option} {folder} is a file; give a folder for the outputs")
+
+
+MIN_FREE_BYTES = 64 * 2**20
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Refuse, before anything is trained or written, an output folder that is a file, not empty, not
+    writable, or on a disk with less than MIN_FREE_BYTES free."""
+    check_folder(run_dir, "--out")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UserError(
+            f"output folder {run_dir} is not empty; continue it with --resume {run_dir} or choose another --out"
+        )
+    existing = next(p for p in [run_dir, *run_dir.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"--out {run_dir}: {existing} is a file, not a folder; choose another --out")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write in {existing} ({e.strerror}); choose another --out") from None
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        raise UserError(
+            f"only {free // 2**20} MB free on the disk of {existing}; free some space or choose another --out"
+        )
 
 
 def check_outputs(outputs: Iterable[tuple[Path, Path]], protected: Iterable[Path], option: str) -> None:

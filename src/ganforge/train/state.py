@@ -100,9 +100,8 @@ class RandomStreams:
         return state
 
     def state_dict(self) -> dict[str, Any]:
-        if self.world.size == 1:
-            return self._local()
-        return {**self._local(), "ranks": gather_objects(self._local())}
+        local = self._local()
+        return local if self.world.size == 1 else {**local, "ranks": gather_objects(local)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         ranks = state.get("ranks", [state])
