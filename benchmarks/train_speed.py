@@ -34,6 +34,8 @@ VARIANTS = {
     "default": [],
     "optimised": ["train.compile=true"],
     "graphs": ["train.cuda_graphs=true"],
+    "fp32": ["train.precision=fp32"],  # TF32 convolutions and matmuls, channels_last kept
+    "graphs-fp32": ["train.cuda_graphs=true", "train.precision=fp32"],
 }
 
 
@@ -160,6 +162,7 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         results.append({"preset": name, "case": case, "variant": variant, **result})
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept if a time limit ends the rest
     add_achieved_fraction(results, a.device)
     print(json.dumps({"benchmark": "train_speed", "machine": platform.machine(), "results": results}, indent=2))
 

@@ -62,7 +62,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--best-metric", help="the metric best.pt is chosen by, e.g. fid, coverage, psnr (eval.best_metric)")
     p.add_argument("--eval-features", help="own or inception: the features of the evaluation (eval.features)")
-    p.add_argument("--precision", help="auto (bf16 on CUDA, else fp32), fp32, bf16 or fp16 (train.precision)")
+    p.add_argument("--precision", help="auto (bf16 in --cuda-graphs, else fp32), fp32, bf16, fp16 (train.precision)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks (train.compile)")
     p.add_argument(
         "--cuda-graphs",

@@ -126,8 +126,9 @@ class TrainConfig:
     ema_rampup: float = 0.05  # early on the half-life is at most this fraction of the images seen; 0 = none
     replay_size: int = 0  # experience replay: fakes kept from earlier steps; 0 = off
     replay_prob: float = 0.5  # the chance that a fake shown to D is swapped for a kept one
-    precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))  # autocast; auto: bf16 on CUDA, else fp32
-    channels_last: str = option("auto", choices=("auto", "on", "off"))  # conv memory format; auto: on CUDA
+    # autocast; auto: bf16 in a CUDA graph, else fp32 (train/runtime.py says why)
+    precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))
+    channels_last: str = option("auto", choices=("auto", "on", "off"))  # NHWC convs; auto: on CUDA in bf16/fp16
     compile: bool = False  # torch.compile the networks (train/runtime.py)
     cuda_graphs: bool = False  # the whole step as one CUDA graph, replayed (train/graphs.py)
     sync_batchnorm: bool = False  # with several processes (torchrun): BatchNorm over the global batch

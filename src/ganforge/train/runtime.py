@@ -2,10 +2,13 @@
 a gradient scaler for fp16), the memory format of convolutional networks, and torch.compile. The
 objective, the tasks and the families do not know which of these are on.
 
-- `train.precision`: auto (bfloat16 autocast on a CUDA device that supports it, else float32), fp32,
-  bf16 (also on the CPU), fp16 (CUDA, with a gradient scaler per network).
-- `train.channels_last`: auto (on CUDA), on, off: networks and image batches in NHWC, which the tensor
-  cores of recent GPUs run fastest.
+- `train.precision`: auto, fp32, bf16 (also on the CPU), fp16 (CUDA, with a gradient scaler per network).
+  auto is bfloat16 autocast for a step replayed as a CUDA graph and float32 (TF32 on CUDA) otherwise:
+  on an H200 the presets' eager steps are launch-bound, and autocast's cast kernels made them 1.2-1.5x
+  slower than TF32, while inside a graph bfloat16 was the fastest path measured.
+- `train.channels_last`: auto (on CUDA in bf16 or fp16), on, off: networks and image batches in NHWC,
+  which the tensor cores of recent GPUs run fastest in half precision; the float32 eager step measured
+  fastest in NCHW.
 - `train.compile`: `torch.compile` each network in place (`nn.Module.compile`), so that its weights and
   checkpoint keys stay as they are.
 - Several processes (started by torchrun; distributed.py): each process takes its own device
@@ -80,10 +83,12 @@ class Runtime:
         cuda = device.type == "cuda"
         precision = train.precision
         if precision == "auto":
-            precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+            graphed = cuda and train.cuda_graphs and torch.cuda.is_bf16_supported()
+            precision = "bf16" if graphed else "fp32"
         if precision == "fp16" and not cuda:
             raise UserError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
-        channels_last = train.channels_last == "on" or (train.channels_last == "auto" and cuda)
+        reduced = precision in ("bf16", "fp16")
+        channels_last = train.channels_last == "on" or (train.channels_last == "auto" and cuda and reduced)
         return cls(device, precision, channels_last, bool(train.compile), world, bool(train.sync_batchnorm))
 
     @property
