@@ -63,3 +63,77 @@ def test_a_data_path_that_is_a_file_is_called_a_file(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", image, "--steps", "1", "--out", tmp_path / "r")
     assert_one_line_error(code, err, "is a file", "folder")
     assert "does not exist" not in err
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--batch-size", "0"], ["train.batch_size", "in --batch-size", "positive"]),
+        (["--precision", "fp8"], ["train.precision", "in --precision", "fp32"]),
+        (["--set", "train.batch_size=0"], ["train.batch_size", "in --set", "positive"]),
+        (["--set", "train.precision=fp8", "--precision", "bf16"], ["train.precision", "in --set"]),
+    ],
+)
+def test_a_bad_value_names_the_flag_or_set_it_came_from(capsys, tmp_path, args, needles):
+    code, _, err = run_cli(capsys, *TRAIN, "--out", tmp_path / "r", *args)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_a_bad_value_in_a_config_file_names_the_file(capsys, tmp_path):
+    config = tmp_path / "mine.json"
+    config.write_text('{"preset": "dcgan-mnist", "train": {"batch_size": -4}}')
+    code, _, err = run_cli(capsys, "train", config, "--data", "digits", "--steps", "2", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "train.batch_size", f"in {config}", "positive")
+    assert "--set" not in err
+
+
+@pytest.mark.parametrize("given", ["configs/mine", "configs/mine.json", "."])
+def test_a_config_path_that_is_not_a_file_is_not_called_a_preset(capsys, tmp_path, given):
+    code, _, err = run_cli(capsys, "train", given, "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "config file", "preset name", ".json")
+    assert "unknown preset" not in err
+
+
+def test_a_folder_named_like_a_preset_does_not_hide_the_preset(tmp_path, monkeypatch):
+    from ganforge.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dcgan").mkdir()
+    assert load_config("dcgan").preset == "dcgan"
+
+
+def _aligned_pairs(folder, n, seed=0):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray((rng.random((32, 64, 3)) * 255).astype("uint8")).save(folder / f"{i}.png")
+
+
+PIX2PIX = ["train", "pix2pix", "--image-size", "32", "--steps", "2", "--quiet", "--set", "model.width=8",
+           "--set", "train.log_every=2", "--set", "train.sample_every=2", "--set", "train.checkpoint_every=2"]  # fmt: skip
+
+
+def test_a_pair_folder_with_train_and_test_but_no_val_trains_and_holds_out_its_test(capsys, tmp_path):
+    _aligned_pairs(tmp_path / "pairs" / "train", 8)
+    _aligned_pairs(tmp_path / "pairs" / "test", 4, seed=1)
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, *PIX2PIX, "--data", tmp_path / "pairs", "--out", run)
+    assert code == 0, err
+    assert (run / "samples" / "step_0000002.png").is_file()  # the grid shows the test pairs
+    code, _, err = run_cli(capsys, "evaluate", run, "--split", "val")
+    assert_one_line_error(code, err, "no val/", "--split train or test")
+
+
+def test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs(capsys, tmp_path):
+    _aligned_pairs(tmp_path / "pairs", 70)
+    run = tmp_path / "run"
+    assert run_cli(capsys, *PIX2PIX, "--data", tmp_path / "pairs", "--out", run)[0] == 0
+    code, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert code == 0, err
+    assert "warning" in err and "are the training pairs" in err and "--data FOLDER" in err
+    import json
+
+    assert "training pairs" in json.loads(out)["warning"]

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from ganforge.api import resolve_config
-from ganforge.config import Config, apply_overrides, load_config, preset_names
+from ganforge.config import Config, load_config, preset_names
+from ganforge.config_overrides import apply_overrides
 from ganforge.errors import UserError
 
 

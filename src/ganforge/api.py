@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .config import Config, apply_overrides, load_config, parse_override
+from .config import Config, load_config
+from .config_overrides import apply_overrides, parse_override
 from .data.images import to_pil
 from .errors import UserError
 from .models import InferenceContract, build_models, inference_contract
@@ -29,6 +30,15 @@ from .train.loop import Trainer
 from .train.run_dir import Run, open_run
 from .train.runtime import Runtime, resolve_device
 from .train.tasks import UnconditionalTask
+
+# The command line's flags that set a config key, to name them in errors about their values.
+FLAG_OF = {
+    "data.name": "--data", "data.image_size": "--image-size", "train.steps": "--steps", "train.epochs": "--epochs",
+    "train.batch_size": "--batch-size", "train.device": "--device", "train.seed": "--seed",
+    "data.degrade": "--degrade", "health.stop_on": "--stop-on", "eval.every": "--eval-every",
+    "eval.best_metric": "--best-metric", "eval.features": "--eval-features", "train.logger": "--logger",
+    "train.precision": "--precision", "train.compile": "--compile", "train.cuda_graphs": "--cuda-graphs",
+}  # fmt: skip
 
 
 def resolve_config(
@@ -45,8 +55,10 @@ def resolve_config(
     model_configs: str | Path | None = None,
     stop_on: str | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Config:
     """A preset, file or dict, with the common options and `key=value` overrides applied on top.
+    `settings` are config keys that the command line's own flags set (FLAG_OF names them in errors).
 
     `model_configs` is a seed-002 model_configs.json (architecture and loss weights) applied to the config.
     """
@@ -74,12 +86,13 @@ def resolve_config(
         "data.degrade": ",".join([degrade] if isinstance(degrade, str) else degrade) if degrade else None,
         "health.stop_on": stop_on,
     }
-    items: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
-    if isinstance(overrides, list):
-        items.update(parse_override(o) for o in overrides)
-    elif overrides:
-        items.update(overrides)
-    return apply_overrides(cfg, items)  # in one call: a new model.family is set before the keys it brings
+    items: dict[str, Any] = {k: v for k, v in {**flags, **(settings or {})}.items() if v is not None}
+    origins = {key: FLAG_OF.get(key, "--set") for key in items}
+    given = dict(parse_override(o) for o in overrides) if isinstance(overrides, list) else dict(overrides or {})
+    items.update(given)
+    for key in given:
+        origins.pop(key, None)
+    return apply_overrides(cfg, items, origins)  # in one call: a new model.family is set before the keys it brings
 
 
 def train(

@@ -87,7 +87,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     flags = {"eval.every": a.eval_every, "eval.best_metric": a.best_metric, "eval.features": a.eval_features}
     flags |= {"train.logger": a.logger, "train.precision": a.precision, "train.compile": a.compile}
     flags |= {"train.cuda_graphs": a.cuda_graphs}
-    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + a.overrides
     if a.resume:
         ignored = [
             f
@@ -131,7 +130,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             degrade=a.degrade,
             model_configs=a.model_configs,
             stop_on=a.stop_on,
-            overrides=overrides,
+            overrides=a.overrides,
+            settings=flags,
             quiet=a.quiet,
             command=command,
         )
@@ -195,6 +195,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .jsonio import dumps
     from .metrics.generated import Evaluator
     from .outputs import check_outputs, run_files
+    from .train.evaluation import TRAINING_PAIRS
     from .train.run_dir import open_run
 
     run_dir, cfg = open_run(a.run_dir)
@@ -211,8 +212,11 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     check_outputs([(out, Path("the results"))], run_files(run_dir), "--out")
     g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
     images = a.images or (10**9 if paired else 5000)
-    results = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)(g)
-    results |= {"extractor": features, "step": g.step}
+    evaluator = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)
+    results = evaluator(g) | {"extractor": features, "step": g.step}
+    if paired and evaluator.scores_training_pairs():
+        results["warning"] = f"{TRAINING_PAIRS}: give held-out pairs with --data FOLDER"
+        print(f"ganforge: warning: {results['warning']}", file=sys.stderr)
     save_results(results, out)
     print(dumps(results, indent=2) if a.json else format_table(results))
     if not a.json:

@@ -212,9 +212,10 @@ def load_config(source: str | Path | dict | Config | None) -> Config:
         return _from_dict(source, origin="config")
     text = str(source)
     path = Path(text)
-    if text.endswith(".json") or path.is_file():
+    if text.endswith(".json") or path.is_file() or _names_a_path(text):
         if not path.is_file():
-            raise UserError(f"config file {path} does not exist; give a preset name or an existing .json file")
+            what = "is a folder" if path.is_dir() else "does not exist"
+            raise UserError(f"config file {path} {what}; give a preset name (ganforge presets) or a .json file")
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -229,6 +230,11 @@ def load_config(source: str | Path | dict | Config | None) -> Config:
     cfg = _from_dict(preset_dict(text), origin=f"preset {text}")
     cfg.preset = text
     return cfg
+
+
+def _names_a_path(text: str) -> bool:
+    """A path, not a preset name: it holds a separator, or names an existing folder that no preset has."""
+    return "/" in text or "\\" in text or (Path(text).is_dir() and text not in preset_names())
 
 
 def _from_dict(data: dict[str, Any], origin: str) -> Config:
@@ -246,7 +252,7 @@ def _from_dict(data: dict[str, Any], origin: str) -> Config:
 
 def _merge(obj: Any, data: dict[str, Any], prefix: str, origin: str) -> None:
     if isinstance(obj, Config) and isinstance(data.get("model"), dict) and "family" in data["model"]:
-        _set_family(obj, data["model"]["family"], origin)
+        set_family(obj, data["model"]["family"], origin)
     known = {f.name: f for f in fields(obj)}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
@@ -262,7 +268,7 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str, origin: str) -> None:
             setattr(obj, key, coerce(value, field_type(obj, key), dotted, origin))
 
 
-def _set_family(cfg: Config, family: Any, origin: str) -> None:
+def set_family(cfg: Config, family: Any, origin: str) -> None:
     """Give `cfg.model` the options class of `family`, with that family's defaults, if it changes."""
     if not isinstance(family, str):
         raise UserError(f"config key 'model.family' in {origin} must be str, got {json.dumps(family)}")
@@ -292,91 +298,31 @@ def coerce(value: Any, kind: Any, key: str, origin: str) -> Any:
     raise UserError(f"config key {key!r} in {origin} must be {name}, got {json.dumps(value)}")
 
 
-def parse_override(item: str) -> tuple[str, str]:
-    if "=" not in item:
-        raise UserError(f"--set {item!r} is not key=value; write for example --set train.batch_size=64")
-    key, value = item.split("=", 1)
-    return key.strip(), value.strip()
-
-
-def apply_overrides(cfg: Config, overrides: dict[str, Any] | list[str] | None) -> Config:
-    """A copy of `cfg` with dotted `key=value` overrides applied; string values are parsed by the field's
-    type. `model.family` is applied first, since it decides which other `model.*` keys exist."""
-    cfg = copy.deepcopy(cfg)
-    if not overrides:
-        return cfg
-    items = [parse_override(o) for o in overrides] if isinstance(overrides, list) else list(overrides.items())
-    items.sort(key=lambda item: item[0] != "model.family")
-    for key, value in items:
-        if key == "model.family":
-            _set_family(cfg, value, "--set")
-            continue
-        obj: Any = cfg
-        parts = key.split(".")
-        for i, part in enumerate(parts):
-            known = [f.name for f in fields(obj)]
-            if part not in known:
-                where = ".".join(parts[:i]) or "the top level"
-                raise UserError(f"unknown config key {key!r} (--set); keys under {where}: {', '.join(known)}")
-            if i < len(parts) - 1:
-                obj = getattr(obj, part)
-                if not dataclasses.is_dataclass(obj):
-                    raise UserError(f"config key {'.'.join(parts[: i + 1])!r} has no sub-keys (--set {key})")
-        name = parts[-1]
-        if dataclasses.is_dataclass(getattr(obj, name)):
-            raise UserError(f"config key {key!r} is a section; set one of its keys, e.g. {key}.<name>=...")
-        kind = field_type(obj, name)
-        setattr(
-            obj, name, _parse_text(value, kind, key) if isinstance(value, str) else coerce(value, kind, key, "--set")
-        )
-    validate(cfg, "--set")
-    return cfg
-
-
-def _parse_text(text: str, kind: Any, key: str) -> Any:
-    try:
-        if kind is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-    except ValueError:
-        raise UserError(f"--set {key}={text}: {key!r} must be {kind.__name__}") from None
-    return text
-
-
-def get_key(cfg: Config, key: str) -> Any:
-    obj: Any = cfg
-    for part in key.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _check_fields(obj: Any, prefix: str, origin: str) -> None:
     """Each field's own rules (its metadata), through every section."""
     for f in fields(obj):
         value, key = getattr(obj, f.name), f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
             _check_fields(value, f"{key}.", origin)
-            continue
-        choices = f.metadata.get("choices")
-        if choices is not None:
-            allowed = list(choices() if callable(choices) else choices)
-            if value not in allowed:
-                raise UserError(f"config key {key!r} in {origin} is {value!r}; choose one of {', '.join(allowed)}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"config key {key!r} in {origin} must be a finite number, got {value}")
-        if f.metadata.get("positive") and value <= 0:
-            raise UserError(f"config key {key!r} in {origin} must be positive, got {value}")
-        low, high = f.metadata.get("range", (None, None))
-        if (low is not None and value < low) or (high is not None and value >= high):
-            rule = f"at least {low}" if high is None else f"in [{low}, {high})"
-            raise UserError(f"config key {key!r} in {origin} must be {rule}, got {value}")
+        else:
+            check_field(f, value, key, origin)
+
+
+def check_field(f: dataclasses.Field, value: Any, key: str, origin: str) -> None:
+    """One field's rules: its choices, a finite number, positive, its range."""
+    choices = f.metadata.get("choices")
+    if choices is not None:
+        allowed = list(choices() if callable(choices) else choices)
+        if value not in allowed:
+            raise UserError(f"config key {key!r} in {origin} is {value!r}; choose one of {', '.join(allowed)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"config key {key!r} in {origin} must be a finite number, got {value}")
+    if f.metadata.get("positive") and value <= 0:
+        raise UserError(f"config key {key!r} in {origin} must be positive, got {value}")
+    low, high = f.metadata.get("range", (None, None))
+    if (low is not None and value < low) or (high is not None and value >= high):
+        rule = f"at least {low}" if high is None else f"in [{low}, {high})"
+        raise UserError(f"config key {key!r} in {origin} must be {rule}, got {value}")
 
 
 def validate(cfg: Config, origin: str) -> None:

@@ -13,7 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .config import Config, apply_overrides, coerce, field_type, get_key, load_config
+from .config import Config, coerce, field_type, load_config
+from .config_overrides import apply_overrides, get_key
 from .errors import UserError
 
 # config.json key -> the config keys it sets (their types are the config's own)

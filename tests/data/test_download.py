@@ -64,6 +64,19 @@ def test_fetch_replaces_cached_file_with_wrong_checksum(tmp_path):
     assert path.read_bytes() == PAYLOAD
 
 
+def test_a_cached_file_with_the_wrong_checksum_is_named_when_no_download_can_replace_it(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "data.bin").write_bytes(b"stale")
+    missing = (tmp_path / "nowhere" / "data.bin").as_uri()
+    with pytest.raises(UserError) as info:
+        fetch(missing, "data.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(), cache=cache)
+    msg = str(info.value)
+    assert msg.startswith(f"the cached {cache / 'data.bin'} has the wrong checksum")
+    assert hashlib.sha256(b"stale").hexdigest() in msg and "could not download" not in msg
+    assert (cache / "data.bin").read_bytes() == b"stale"  # the user's file is left for them to judge
+
+
 def test_fetch_wrong_checksum(tmp_path):
     src = _source(tmp_path)
     cache = tmp_path / "cache"

@@ -67,6 +67,20 @@ def build_pairs(cfg: Config, split: str) -> ImageDataset:
     return build_dataset(cfg, split)
 
 
+def held_out_pairs(cfg: Config, splits: tuple[str, ...] = ("val", "test")) -> tuple[ImageDataset, str]:
+    """The pairs of the first of `splits` that the data have, and its name (a folder with train/ and
+    test/ but no val/ is held out by its test/)."""
+    from .paired import MissingSplit
+
+    for split in splits:
+        try:
+            return build_pairs(cfg, split), split
+        except MissingSplit:
+            if split == splits[-1]:
+                raise
+    raise ValueError("held_out_pairs needs at least one split")
+
+
 class DegradedPairs(ImageDataset):
     def __init__(self, images: ImageDataset, degradations: list, seed: int):
         self.images, self.degradations, self.seed = images, degradations, seed

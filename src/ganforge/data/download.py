@@ -134,9 +134,11 @@ def fetch(
     dest = folder / filename
     expected = _expected(sha256, md5)
 
+    cached_mismatch: list[str] = []
     if dest.is_file():
         digests = {name: file_digest(dest, name) for name in expected}
-        if not _mismatches(digests, expected):
+        cached_mismatch = _mismatches(digests, expected)
+        if not cached_mismatch:
             return dest
 
     try:
@@ -162,6 +164,11 @@ def fetch(
             f"downloaded {filename} has the wrong checksum: {'; '.join(bad_checksums)}; "
             "the download was deleted; retry, or if the server changed the file, "
             f"place a verified copy at {dest}"
+        )
+    if cached_mismatch:
+        raise UserError(
+            f"the cached {dest} has the wrong checksum ({'; '.join(cached_mismatch)}) and a fresh download failed "
+            f"({'; '.join(failures)}): replace it with a verified copy, or delete it and retry with a network"
         )
     raise UserError(
         f"could not download {filename} from {'; '.join(failures)}: check the network connection, "

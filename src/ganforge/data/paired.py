@@ -82,11 +82,15 @@ def _split_folders_of(folder: Path) -> list[str]:
     return [s for s in SPLITS if (folder / s).is_dir()]
 
 
-def _missing_split(root: Path, split: str, present: list[str]) -> UserError:
+class MissingSplit(UserError):
+    """The data have split folders, but not the one asked for."""
+
+
+def _missing_split(root: Path, split: str, present: list[str]) -> MissingSplit:
     listed = ", ".join(f"{s}/" for s in present)
-    return UserError(
-        f"{root} has {listed} but no {split}/ folder; add {root / split} or use split "
-        + " or ".join(repr(s) for s in present)
+    return MissingSplit(
+        f"{root} has {listed} but no {split}/ folder; add {root / split}, or evaluate another with --split "
+        + " or ".join(present)
     )
 
 
@@ -221,6 +225,8 @@ class PairedFolder(ImageDataset):
         self.out_channels = out_channels
         self.layout: Layout = detect_layout(self.root)
         self.pairs: list[PairFiles] = self._collect()
+        # no train/, val/ or test/ folders: every split reads the whole root, the training pairs too
+        self.unsplit = not (_split_folders_of(self.root) or _split_folders_of(self.root / "A"))
 
     def _collect(self) -> list[PairFiles]:
         if self.layout == "aligned":

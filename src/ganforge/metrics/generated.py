@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..config import Config, apply_overrides
-from ..data import build_dataset, build_pairs
+from ..config import Config
+from ..config_overrides import apply_overrides
+from ..data import build_dataset, build_pairs, held_out_pairs
 from ..errors import UserError
 from .distribution import compare
 from .features import build_extractor, extract
@@ -176,17 +177,13 @@ class Evaluator:
 
     def held_out(self, *splits: str):
         """The held-out pairs: of `split`, or of the first of `splits` the data have (which becomes `split`)."""
-        candidates = splits or (self.split,)
-        for split in candidates if self._held_out is None else ():
-            try:
-                data = build_pairs(self._eval_config(), split)
-            except UserError:
-                if split == candidates[-1]:
-                    raise
-                continue
-            self._held_out, self.split = data, split
-            break
+        if self._held_out is None:
+            self._held_out, self.split = held_out_pairs(self._eval_config(), splits or (self.split,))
         return self._held_out
+
+    def scores_training_pairs(self) -> bool:
+        """Whether the held-out pairs are the run's training pairs: its data folder has no split folders."""
+        return not self.data_name and getattr(self.held_out(), "unsplit", False)
 
     def flat(self, result: dict) -> dict[str, float]:
         """The headline numbers of a result, for a metrics line: the model's row of a paired result."""

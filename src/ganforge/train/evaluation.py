@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .loop import Trainer
 
 
+TRAINING_PAIRS = "the data folder has no train/, val/ or test/ folders, so the held-out pairs are the training pairs"
+
+
 class EvaluationWatch(Hook):
     def __init__(self, trainer: Trainer):
         self.trainer, cfg = trainer, trainer.cfg
@@ -43,6 +46,11 @@ class EvaluationWatch(Hook):
             self.evaluator.held_out("val", "test")  # the best checkpoint is chosen on val, where there is one
         self.best: float | None = None
         self.best_step: int | None = None
+
+    def notes(self) -> list[str]:
+        if self.trainer.cfg.task == "paired" and self.evaluator.scores_training_pairs():
+            return [f"note: evaluation: {TRAINING_PAIRS}; its scores measure fit, not generalisation"]
+        return []
 
     def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
         from ..api import Generator

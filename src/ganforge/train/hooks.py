@@ -59,6 +59,10 @@ class Hook:
     def networks(self) -> dict[str, nn.Module]:
         return {}
 
+    def notes(self) -> list[str]:
+        """Lines for the run's log when training starts (what this hook chose, or warns of)."""
+        return []
+
 
 HOOKS: Registry[Callable[[Trainer], Any]] = Registry("training hook")
 

@@ -133,10 +133,10 @@ class PairedTask(Task):
         return {name: RECONSTRUCTION_LOSSES.get(name)(fake, real) for name in self.weights}
 
     def fixed_inputs(self) -> list[torch.Tensor]:
-        """The first pairs of the held-out split: [inputs, targets]."""
-        from ..data import build_pairs
+        """The first pairs of the held-out split (val, else test, else the training pairs): [inputs, targets]."""
+        from ..data import held_out_pairs
 
-        held_out = build_pairs(self.cfg, "val")
+        held_out, _ = held_out_pairs(self.cfg, ("val", "test", "train"))
         pairs = [held_out[i] for i in range(min(self.cfg.train.grid_size, 8, len(held_out)))]
         return [torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])]
 
