@@ -112,8 +112,8 @@ def _aligned_pairs(folder, n, seed=0):
         Image.fromarray((rng.random((32, 64, 3)) * 255).astype("uint8")).save(folder / f"{i}.png")
 
 
-PIX2PIX = ["train", "pix2pix", "--image-size", "32", "--steps", "2", "--quiet", "--set", "model.width=8",
-           "--set", "train.log_every=2", "--set", "train.sample_every=2", "--set", "train.checkpoint_every=2"]  # fmt: skip
+PIX2PIX = ["train", "pix2pix", "--image-size", "32", "--steps", "2", "--quiet", "--set", "model.width=8", "--set",
+           "train.log_every=2", "--set", "train.sample_every=2", "--set", "train.checkpoint_every=2"]  # fmt: skip
 
 
 def test_a_pair_folder_with_train_and_test_but_no_val_trains_and_holds_out_its_test(capsys, tmp_path):
