@@ -73,6 +73,8 @@ class DataConfig:
     val_name: str = ""  # held-out data for sample grids and evaluate (default: the val split of `name`)
     diffaugment: str = ""  # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
     num_workers: int = -1  # data loading processes; -1 chooses (0 for in-memory data sets)
+    # a folder's unreadable or too small files: left out and counted (skip), or the run stops (strict)
+    bad_images: str = option("skip", choices=("skip", "strict"))  # (data/screening.py)
 
 
 @dataclass

@@ -138,11 +138,12 @@ def test_no_split_folders_means_whole_root(tmp_path):
 
 def test_aligned_odd_width(tmp_path):
     _aligned(tmp_path / "good.png")
-    bad = _save(tmp_path / "odd.png", 15, 8, 0)
+    bad = _save(tmp_path / "odd.png", 17, 8, 0)
     with pytest.raises(UserError) as err:
         PairedFolder(tmp_path)
     msg = _one_line(err)
-    assert str(bad) in msg and "15x8" in msg and "even width" in msg
+    assert str(bad) in msg and "17x8" in msg and "odd width" in msg
+    assert "single photos" in msg and "--degrade" in msg  # the likely cause: photos given to pix2pix
 
 
 def test_aligned_empty_folder(tmp_path):

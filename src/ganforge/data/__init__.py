@@ -54,7 +54,7 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
         raise UserError(f"unknown data set {name!r}: not a folder and not one of {known}")
     from .folder import ImageFolder
 
-    return ImageFolder(path, d.image_size, d.channels)
+    return ImageFolder(path, d.image_size, d.channels, d.bad_images)
 
 
 def build_pairs(cfg: Config, split: str) -> ImageDataset:
@@ -85,6 +85,9 @@ class DegradedPairs(ImageDataset):
     def __init__(self, images: ImageDataset, degradations: list, seed: int):
         self.images, self.degradations, self.seed = images, degradations, seed
         self.in_memory = images.in_memory  # type: ignore[misc]
+
+    def notes(self) -> list[str]:
+        return self.images.notes()
 
     def describe(self) -> str:
         from .degrade import describe
@@ -125,6 +128,7 @@ def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
         image_size=d.image_size,
         in_channels=d.in_channels,
         out_channels=d.channels,
+        bad_images=d.bad_images,
     )
 
 

@@ -26,3 +26,7 @@ class ImageDataset(Dataset):
     def describe(self) -> str:
         """One line for the run's log: what the data are and, for pairs, which way they translate."""
         return f"{len(self)} images"
+
+    def notes(self) -> list[str]:
+        """Lines for the run's log about the data, such as the files left out (screening.py)."""
+        return []

@@ -68,6 +68,8 @@ def read_size(path: Path) -> tuple[int, int]:
     """
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise UserError(f"image {path} is empty (0 bytes); remove or replace it")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:

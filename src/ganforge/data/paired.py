@@ -27,10 +27,10 @@ from ganforge.data.images import (
     IMAGE_EXTENSIONS,
     list_images,
     load_image,
-    read_size,
     resize_center_crop,
     to_tensor,
 )
+from ganforge.data.screening import Screen
 from ganforge.errors import UserError
 
 Layout = Literal["aligned", "two-folder"]
@@ -167,20 +167,23 @@ def _size_text(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def _check_same_size(pair: PairFiles, size_a: tuple[int, int], size_b: tuple[int, int]) -> None:
-    if size_a != size_b:
-        raise UserError(
-            f"{pair.a} is {_size_text(size_a)} but {pair.b} is {_size_text(size_b)}; "
-            "the two images of a pair must be the same size, so resize or crop one of them"
-        )
+def _size_mismatch(pair: PairFiles, size_a: tuple[int, int], size_b: tuple[int, int]) -> UserError | None:
+    if size_a == size_b:
+        return None
+    return UserError(
+        f"{pair.a} is {_size_text(size_a)} but {pair.b} is {_size_text(size_b)}; "
+        "the two images of a pair must be the same size, so resize or crop one of them"
+    )
 
 
-def _check_even_width(path: Path, size: tuple[int, int]) -> None:
-    if size[0] % 2:
-        raise UserError(
-            f"{path} is {_size_text(size)}, an odd width; a side-by-side pair image ({_ALIGNED_HINT}) "
-            "needs an even width, so crop or pad it by one pixel"
-        )
+def _odd_width(path: Path, size: tuple[int, int]) -> UserError | None:
+    if size[0] % 2 == 0:
+        return None
+    return UserError(
+        f"{path} is {_size_text(size)}, an odd width, so it is not a side-by-side pair ({_ALIGNED_HINT}); "
+        "crop or pad it by one pixel, or, for a folder of single photos, train unet-restore with --degrade "
+        "to make the inputs from them"
+    )
 
 
 class PairedFolder(ImageDataset):
@@ -201,6 +204,7 @@ class PairedFolder(ImageDataset):
         load_size: int | None = None,
         in_channels: int = 3,
         out_channels: int = 3,
+        bad_images: str = "strict",
     ) -> None:
         if split is not None and split not in SPLITS:
             raise UserError(f"split must be one of {', '.join(SPLITS)}, got {split!r}; fix the split setting")
@@ -224,7 +228,10 @@ class PairedFolder(ImageDataset):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.layout: Layout = detect_layout(self.root)
+        self.screen = Screen(bad_images)
         self.pairs: list[PairFiles] = self._collect()
+        if not self.pairs:
+            raise UserError(f"no pair in {self.root} can be used, e.g. {self.screen.skipped[0]}")
         # no train/, val/ or test/ folders: every split reads the whole root, the training pairs too
         self.unsplit = not (_split_folders_of(self.root) or _split_folders_of(self.root / "A"))
 
@@ -235,9 +242,7 @@ class PairedFolder(ImageDataset):
             if not files:
                 raise UserError(f"{folder} has no images ({_EXTS}); {_EXPECTED}")
             pairs = [PairFiles(name=p.relative_to(folder).with_suffix("").as_posix(), a=p, b=p) for p in files]
-            for pair in pairs:
-                _check_even_width(pair.a, read_size(pair.a))
-            return pairs
+            return [pair for pair in pairs if self._usable(pair)]
 
         dirs = _two_folder_dirs(self.root, self.split)
         if not dirs:
@@ -247,9 +252,20 @@ class PairedFolder(ImageDataset):
         for a_dir, b_dir in dirs:
             prefix = f"{a_dir.parent.name}/" if multi else ""
             pairs.extend(_match_pairs(a_dir, b_dir, prefix))
-        for pair in pairs:
-            _check_same_size(pair, read_size(pair.a), read_size(pair.b))
-        return pairs
+        return [pair for pair in pairs if self._usable(pair)]
+
+    def _usable(self, pair: PairFiles) -> bool:
+        """Whether the pair's files pass the header, size and layout checks (else the policy skips or stops)."""
+        if self.layout == "aligned":
+            size = self.screen.size(pair.a, halves=2)
+            problem = size and _odd_width(pair.a, size)
+        else:
+            size_a, size_b = self.screen.size(pair.a), self.screen.size(pair.b)
+            problem = size_a and size_b and _size_mismatch(pair, size_a, size_b)
+            size = size_a and size_b
+        if problem:
+            self.screen.reject(problem)
+        return bool(size) and not problem
 
     @property
     def names(self) -> list[str]:
@@ -267,14 +283,22 @@ class PairedFolder(ImageDataset):
         channels = max(self.in_channels, self.out_channels)
         if self.layout == "aligned":
             img = load_image(pair.a, channels)
-            _check_even_width(pair.a, img.size)
+            if problem := _odd_width(pair.a, img.size):
+                raise problem
             half = img.width // 2
             return img.crop((0, 0, half, img.height)), img.crop((half, 0, img.width, img.height))
         img_a, img_b = load_image(pair.a, channels), load_image(pair.b, channels)
-        _check_same_size(pair, img_a.size, img_b.size)
+        if problem := _size_mismatch(pair, img_a.size, img_b.size):
+            raise problem
         return img_a, img_b
 
+    def notes(self) -> list[str]:
+        return self.screen.notes(len(self))
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.screen.first_readable(self._pair, index, len(self), lambda i: self.pairs[i].a)
+
+    def _pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         img_a, img_b = self._load_halves(self.pairs[index])
         source, target = (img_a, img_b) if self.direction == "AtoB" else (img_b, img_a)
         return self._prepare(source, self.in_channels), self._prepare(target, self.out_channels)

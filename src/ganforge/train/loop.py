@@ -187,7 +187,8 @@ class Trainer:
         monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
         if self.no_graph_reason:
             monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}")
-        for note in [*self.objective.notes(), *(line for hook in self.hooks.values() for line in hook.notes())]:
+        hooks = [line for hook in self.hooks.values() for line in hook.notes()]
+        for note in [*self.dataset.notes(), *self.objective.notes(), *hooks]:
             monitor.note(note)
         interrupted = _InterruptFlag()
         t0 = time.perf_counter()

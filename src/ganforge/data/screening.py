@@ -1,0 +1,90 @@
+"""What a folder data set does with a file it cannot use (`data.bad_images`).
+
+A file is unusable when Pillow cannot read it (zero bytes, truncated, corrupt, not an image under an image
+extension, a decompression bomb over Pillow's limit) or when it is too small to train on: its short side
+below 8 pixels (a 1x1 image upscaled is one flat colour). Images that can be converted are converted, not
+screened out (images.py: CMYK, palettes, transparency, 16-bit, EXIF rotation).
+
+- `skip` (the default): the data set leaves the file out, and the run's log counts and names what was
+  left out. A file that passes the header check but fails to decode mid-run (a truncated JPEG) is
+  replaced by the next readable item, with a warning on the console.
+- `strict`: the first unusable file stops the run, in one line that names it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from ..errors import UserError
+from .images import read_size
+
+BAD_IMAGE_POLICIES = ("skip", "strict")
+SMALLEST_SIDE = 8
+SHOWN = 3  # files named in the summary line
+
+T = TypeVar("T")
+
+
+class Screen:
+    """The `policy` applied to the files of one data set; `skipped` holds one reason per file left out."""
+
+    def __init__(self, policy: str = "strict"):
+        if policy not in BAD_IMAGE_POLICIES:
+            raise UserError(f"data.bad_images is {policy!r}; choose one of {', '.join(BAD_IMAGE_POLICIES)}")
+        self.policy = policy
+        self.skipped: list[str] = []
+        self._warned: set[Path] = set()
+
+    def size(self, path: Path, halves: int = 1) -> tuple[int, int] | None:
+        """(width, height) of an image file, or None where the policy skips it. `halves=2` checks each half
+        of a side-by-side pair for the size rule."""
+        try:
+            width, height = read_size(path)
+        except UserError as error:
+            return self.reject(error)
+        side = SMALLEST_SIDE
+        if min(width // halves, height) < side:
+            shown = f"{width}x{height}" + (" (two halves)" if halves > 1 else "")
+            return self.reject(
+                UserError(
+                    f"image {path} is {shown}, too small to train on (its short side must be at least {side} "
+                    "pixels); remove it"
+                )
+            )
+        return width, height
+
+    def reject(self, error: UserError) -> None:
+        """Skip the file `error` names, or, under `strict`, raise the error."""
+        if self.policy == "strict":
+            raise UserError(f"{error} (or set data.bad_images=skip to leave such files out)") from None
+        self.skipped.append(str(error))
+        return None
+
+    def notes(self, kept: int) -> list[str]:
+        """The log's line on what was left out, if anything was."""
+        if not self.skipped:
+            return []
+        total = kept + len(self.skipped)
+        more = f"; and {len(self.skipped) - SHOWN} more" if len(self.skipped) > SHOWN else ""
+        return [
+            f"note: left out {len(self.skipped)} of {total} image files (data.bad_images=skip; strict stops "
+            f"instead): {'; '.join(self.skipped[:SHOWN])}{more}"
+        ]
+
+    def first_readable(self, load: Callable[[int], T], index: int, count: int, path_of: Callable[[int], Path]) -> T:
+        """`load(index)`; under `skip`, where that file fails to decode, the next item that loads (the same
+        one every time, so a resumed run sees the same batches)."""
+        for offset in range(count):
+            i = (index + offset) % count
+            try:
+                return load(i)
+            except UserError as error:
+                if self.policy == "strict":
+                    raise UserError(f"{error} (or set data.bad_images=skip to leave such files out)") from None
+                if path_of(i) not in self._warned:
+                    self._warned.add(path_of(i))
+                    print(f"ganforge: warning: {error}; using the next image (data.bad_images=skip)", file=sys.stderr)
+        raise UserError(f"none of the {count} image files could be read; check the data folder")
