@@ -137,3 +137,40 @@ def test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs
     import json
 
     assert "training pairs" in json.loads(out)["warning"]
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["pix2pix", "--data", "shapes", "--image-size", "16384"], ["data.image_size=16384", "2048 at most"]),
+        (["unet-restore", "--image-size", "8192"], ["data.image_size=8192", "unet", "1024 at most"]),
+        (["pix2pix", "--data", "shapes", "--image-size", "1024"], ["shapes", "512x512 at most", "--image-size 512"]),
+        (["unet-restore", "--set", "data.channels=1"], ["data.in_channels=3", "data.channels=1", "--degrade"]),
+    ],
+)
+def test_sizes_and_channels_a_family_or_data_set_cannot_take_are_refused_before_any_memory_is_spent(
+    capsys, tmp_path, args, needles
+):
+    code, _, err = run_cli(capsys, "train", *args, "--steps", "1", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_config_edited_after_training_is_named_not_a_traceback(capsys, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--image-size", "32", "--steps", "2",
+                           "--batch-size", "8", "--quiet", "--set", "model.width=8", "--out", run)  # fmt: skip
+    assert code == 0, err
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["width"] = 16
+    (run / "config.json").write_text(json.dumps(config))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    for argv in (["train", "--resume", run, "--steps", "4"], ["sample", run, "--out", tmp_path / "s.png"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, err, "does not fit this run's", "model.width: 8 in the checkpoint, 16 now")
+        assert "train.steps" not in err  # what --resume may change is no cause
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "train.lock"} == {
+        p: b for p, b in before.items() if p.name != "train.lock"
+    }

@@ -24,7 +24,7 @@ from .data.images import to_pil
 from .errors import UserError
 from .models import InferenceContract, build_models, inference_contract
 from .outputs import check_run_folder
-from .train.checkpoint import RunLock, load_checkpoint
+from .train.checkpoint import RunLock, load_checkpoint, load_weights
 from .train.distributed import World, broadcast_object, leave, world_from_env
 from .train.loop import Trainer
 from .train.run_dir import Run, open_run
@@ -228,7 +228,7 @@ def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | Non
         g, _ = build_models(cfg)
     if contract.weights not in state:
         raise UserError(f"checkpoint {source} holds no {contract.weights!r} weights; it is not a ganforge checkpoint")
-    g.load_state_dict(state[contract.weights])
+    load_weights(g, state[contract.weights], source, state, cfg.to_dict())
     return Generator(g, cfg, dev, contract, step=state.get("step"))
 
 

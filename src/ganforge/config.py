@@ -344,4 +344,9 @@ def validate(cfg: Config, origin: str) -> None:
         raise UserError(f"data.name in {origin} is empty; name a data set (digits, mnist, shapes ...) or a folder")
     if cfg.data.channels not in (1, 3) or cfg.data.in_channels not in (1, 3):
         raise UserError(f"data.channels and data.in_channels in {origin} must be 1 (gray) or 3 (RGB)")
+    if cfg.data.degrade and cfg.data.in_channels != cfg.data.channels:
+        raise UserError(
+            f"data.in_channels={cfg.data.in_channels} and data.channels={cfg.data.channels} in {origin}: --degrade "
+            "makes each input from its clean image, so both must be equal; set both to 1 (gray) or both to 3 (RGB)"
+        )
     cfg.model.check(cfg, origin)

@@ -76,12 +76,13 @@ def export_generator(
     net = g.net
     if ema:
         from .api import checkpoint_path
-        from .train.checkpoint import load_checkpoint
+        from .train.checkpoint import load_checkpoint, load_weights
 
-        state = load_checkpoint(checkpoint_path(Path(run_dir), checkpoint))
+        source = checkpoint_path(Path(run_dir), checkpoint)
+        state = load_checkpoint(source)
         if "g_ema" not in state:
             raise UserError(f"run {run_dir} kept no EMA weights (train.ema was 0); export without --ema")
-        net.load_state_dict(state["g_ema"])
+        load_weights(net, state["g_ema"], source, state, g.config.to_dict())
     model = ExportedGenerator(net, g.contract.batch_statistics)
     cfg = g.config
     n = 1 if batch == "dynamic" else int(batch)

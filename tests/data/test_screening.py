@@ -65,8 +65,11 @@ def test_skip_keeps_the_convertible_files_and_counts_and_names_the_rest(mixed):
     assert "empty (0 bytes)" in note and "and 1 more" in note
 
 
-@pytest.mark.parametrize("name, needle", [("empty.png", "empty (0 bytes)"), ("text.jpg", "cannot identify"),
-                                          ("dot.png", "1x1, too small"), ("bomb.png", "decompression bomb")])  # fmt: skip
+UNUSABLE = [("empty.png", "empty (0 bytes)"), ("text.jpg", "cannot identify"), ("dot.png", "1x1, too small"),
+            ("bomb.png", "decompression bomb")]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, needle", UNUSABLE)
 def test_strict_stops_at_an_unusable_file_and_names_it(mixed, name, needle):
     folder, _, unusable = mixed
     for other in unusable - {name}:

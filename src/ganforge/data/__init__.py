@@ -134,7 +134,13 @@ def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
 
 def _shapes(cfg: Config, split: str) -> ImageDataset:
     """The embedded shapes pairs: 1,000 for training, 100 in each held-out split."""
-    from .shapes import ShapesPairs
+    from .shapes import LARGEST, ShapesPairs
+
+    if cfg.data.image_size > LARGEST:
+        raise UserError(
+            f"the embedded shapes are drawn at {LARGEST}x{LARGEST} at most (they are held in memory); use "
+            f"--image-size {LARGEST} or less, or --data a folder of your own images"
+        )
 
     n = 1000 if split == "train" else 100
     return ShapesPairs(n=n, image_size=cfg.data.image_size, seed=cfg.train.seed, split=split)

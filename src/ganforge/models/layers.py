@@ -48,8 +48,20 @@ def count_parameters(module: nn.Module, with_bn_stats: bool = False) -> int:
     return total
 
 
-def require_image_size(size: int, fits: Callable[[int], bool], family: str, rule: str) -> None:
+# The largest image a family trains: activations grow with the square of the size, and past this a
+# step needs more memory than any one device has; larger images are trained as crops or downscaled.
+MAX_IMAGE_SIZE = 2048
+
+
+def require_image_size(
+    size: int, fits: Callable[[int], bool], family: str, rule: str, largest: int = MAX_IMAGE_SIZE
+) -> None:
     """A UserError naming `data.image_size` and the nearest sizes that fit, unless `fits(size)`."""
+    if size > largest:
+        raise UserError(
+            f"data.image_size={size} is too large for the {family} model ({largest} at most: its memory grows "
+            f"with the square of the size); use --image-size {largest} or less, on crops or downscaled images"
+        )
     if fits(size):
         return
     below = next((s for s in range(size - 1, 0, -1) if fits(s)), None)

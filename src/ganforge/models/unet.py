@@ -136,6 +136,7 @@ def check_unet_size(size: int, n_levels: int, padding: bool) -> int:
         lambda s: unet_output_size(s, n_levels, padding) is not None,
         "unet",
         f"n_levels={n_levels} with padding={str(padding).lower()}",
+        largest=1024,  # the discriminator's last linear layer grows with the square of the size
     )
     return unet_output_size(size, n_levels, padding)  # type: ignore[return-value]
 

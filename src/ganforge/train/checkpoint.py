@@ -64,6 +64,46 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise UserError(f"cannot read checkpoint {path}: {first}; it may be corrupt or truncated") from None
 
 
+def load_weights(net: torch.nn.Module, weights: dict[str, Any], source: Path, state: dict, config: dict) -> None:
+    """`net.load_state_dict(weights)`, where a mismatch (a run config edited by hand after training) is one
+    line that names the config keys that changed."""
+    try:
+        net.load_state_dict(weights)
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise mismatch(source, "generator", e, state.get("config"), config) from None
+
+
+# The keys that a resumed run may change (--steps, --epochs, --stop-on), so not a cause of a mismatch.
+RESUMABLE_KEYS = ("train.steps", "train.epochs", "health.stop_on")
+
+
+def mismatch(source: Path | str, part: str, error: BaseException, saved: Any, config: dict) -> UserError:
+    """The error for a checkpoint that does not fit the networks or optimisers its run's config describes."""
+    part = {"g": "generator", "d": "discriminator"}.get(part, part)
+    changed = [c for c in config_changes(saved, config) if not c.startswith(RESUMABLE_KEYS)] if saved else []
+    if changed:
+        return UserError(
+            f"{source} does not fit this run's {part}: config.json was changed after the checkpoint was written "
+            f"({'; '.join(changed[:4])}); restore those keys"
+        )
+    detail = " ".join(str(error).split())[:200]
+    return UserError(
+        f"{source} does not fit this run's {part} ({detail}...): it was written by another config or version"
+    )
+
+
+def config_changes(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """'key: saved -> current' for each key whose value differs between two config dicts."""
+    changes = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} in the checkpoint, {b!r} now")
+    return changes
+
+
 class RunLock:
     """An exclusive lock on a run folder (RUN_DIR/train.lock, an OS file lock that a killed process
     releases by dying), held while a process trains the run."""

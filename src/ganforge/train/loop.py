@@ -94,7 +94,7 @@ class Trainer:
         # a run stopped before its first checkpoint (a kill or Ctrl-C while starting) starts again from step 0
         self.restarted = resume and not latest.exists() and (self.run_dir / "config.json").is_file()
         if resume and not self.restarted:
-            self.state.load_state_dict(load_checkpoint(latest), latest)
+            self.state.load_state_dict(load_checkpoint(latest), latest, cfg.to_dict())
         for optimizer in self.optimizers.values():  # a graph's optimisers keep their step counts on the device
             optimizer.capturable(self.graphed is not None)
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .checkpoint import mismatch
 from .distributed import World, gather_objects
 
 
@@ -143,7 +144,11 @@ class TrainingState:
     def state_dict(self) -> dict[str, Any]:
         return {name: c.state_dict() for name, c in self.components.items()}
 
-    def load_state_dict(self, state: dict[str, Any], source: Path | str = "the checkpoint") -> None:
+    def load_state_dict(
+        self, state: dict[str, Any], source: Path | str = "the checkpoint", config: dict | None = None
+    ) -> None:
+        """Every component's state from `state`; `config`, the run's config now, names what changed where
+        a component does not fit."""
         state = upgrade_checkpoint(state)
         missing = [name for name in self.components if name not in state and name not in self.optional]
         if missing:
@@ -153,7 +158,10 @@ class TrainingState:
             )
         for name, component in self.components.items():
             if name in state:
-                component.load_state_dict(state[name])
+                try:
+                    component.load_state_dict(state[name])
+                except (RuntimeError, ValueError, KeyError, IndexError) as e:
+                    raise mismatch(source, name, e, state.get("config"), config or {}) from None
 
 
 def upgrade_checkpoint(state: dict[str, Any]) -> dict[str, Any]:
