@@ -174,3 +174,17 @@ def test_a_run_config_edited_after_training_is_named_not_a_traceback(capsys, tmp
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "train.lock"} == {
         p: b for p, b in before.items() if p.name != "train.lock"
     }
+
+
+def test_the_catalogue_of_bad_inputs_ends_each_in_one_line_or_works(tmp_path):
+    """benchmarks/bad_inputs.py: 138 inputs a new user gets wrong or finds unusual (values, flags, config
+    files, image files of every kind, run folders, checkpoints, commands): each is refused in one line with
+    exit status 2 and the run it was given untouched, or, for the convertible ones, works."""
+    from benchmarks.bad_inputs import sweep
+
+    report = sweep(tmp_path)
+    fine = ("clean", "handled")
+    bad = [f"{c['ending']}: {c['case']}: {c['said']}" for c in report["cases"] if c["ending"] not in fine]
+    assert not bad, "\n".join(bad)
+    assert report["tried"] >= 130 and report["summary"]["handled"] >= 20
+    assert not (tmp_path / "ganforge-bad-inputs-payload-ran").exists()

@@ -88,28 +88,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     flags |= {"train.logger": a.logger, "train.precision": a.precision, "train.compile": a.compile}
     flags |= {"train.cuda_graphs": a.cuda_graphs}
     if a.resume:
-        ignored = [
-            f
-            for f in (
-                "config",
-                "data",
-                "image_size",
-                "batch_size",
-                "out",
-                "device",
-                "seed",
-                "degrade",
-                "model_configs",
-                "eval_every",
-                "best_metric",
-                "eval_features",
-                "logger",
-                "precision",
-                "compile",
-                "cuda_graphs",
-            )  # fmt: skip
-            if getattr(a, f) is not None
-        ] + (["set"] if a.overrides else [])
+        fixed = ("config", "data", "image_size", "batch_size", "out", "device", "seed", "degrade",
+                 "model_configs", "eval_every", "best_metric", "eval_features", "logger", "precision", "compile",
+                 "cuda_graphs")  # fmt: skip
+        ignored = [f for f in fixed if getattr(a, f) is not None] + (["set"] if a.overrides else [])
         if ignored:
             raise UserError(
                 f"--resume continues a run with its own config; drop {', '.join(ignored)} "
@@ -147,15 +129,17 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     if a.n <= 0:
         raise UserError(f"--n must be positive, got {a.n}")
-    from .outputs import check_folder, check_outputs, run_files
+    from .outputs import check_folder, check_image_file, check_outputs, run_files
 
     out = Path(a.out)
     check_folder(out, "--out")
+    if a.grid:
+        check_image_file(Path(a.grid), "--grid")
     dests = [(out / f"sample_{i:05d}.png", Path(f"sample {i}")) for i in range(a.n)]
     if a.grid:
         dests.append((Path(a.grid), Path("the grid")))
     check_outputs(dests, run_files(Path(a.run_dir)), "--out/--grid")
-    g = load(a.run_dir, device=a.device)
+    g = load(a.run_dir, device=a.device, checkpoint=a.checkpoint)
     images = g.sample(a.n, seed=a.seed)
     out.mkdir(parents=True, exist_ok=True)
     for (dest, _), img in zip(dests, g.to_pil(images), strict=False):
@@ -171,7 +155,7 @@ def cmd_translate(a: argparse.Namespace) -> int:
     from .api import load
     from .evaluate import translate_files
 
-    g = load(a.run_dir, device=a.device)
+    g = load(a.run_dir, device=a.device, checkpoint=a.checkpoint)
     n = translate_files(g, Path(a.input), Path(a.output), mode=a.fit, side_by_side=a.side_by_side)
     print(f"wrote {n} images to {a.output}")
     return 0
@@ -300,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", help="also write them as one grid image to this file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoint", help="latest (default), best, step_NNNNNNN, or a checkpoint file")
 
     p = sub.add_parser("translate", help="translate images with a trained image-to-image generator")
     p.add_argument("run_dir")
@@ -314,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--side-by-side", action="store_true", help="write input | output side by side")
     p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoint", help="latest (default), best, step_NNNNNNN, or a checkpoint file")
 
     p = sub.add_parser(
         "evaluate",

@@ -25,6 +25,18 @@ def check_folder(folder: Path, option: str) -> None:
         raise UserError(f"{option} {folder} is a file; give a folder for the outputs")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def check_image_file(path: Path, option: str) -> None:
+    """An image file to write: not a folder, in a folder that is not a file, with an image extension."""
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give an image file name such as grid.png")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UserError(f"{option} {path} is not an image file name ({', '.join(IMAGE_SUFFIXES)}); e.g. grid.png")
+    check_folder(path.parent, option)
+
+
 MIN_FREE_BYTES = 64 * 2**20
 
 

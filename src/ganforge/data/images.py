@@ -61,6 +61,11 @@ def _read_error(path: Path, err: BaseException) -> UserError:
     return UserError(f"cannot read image {path}: {reason}; remove or replace it")
 
 
+def _check_not_empty(path: Path) -> None:
+    if path.stat().st_size == 0:
+        raise UserError(f"image {path} is empty (0 bytes); remove or replace it")
+
+
 def read_size(path: Path) -> tuple[int, int]:
     """(width, height) of the image as :func:`load_image` will return it, reading only the file header.
 
@@ -68,8 +73,7 @@ def read_size(path: Path) -> tuple[int, int]:
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise UserError(f"image {path} is empty (0 bytes); remove or replace it")
+        _check_not_empty(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
@@ -110,6 +114,7 @@ def load_image(path: Path, channels: int) -> Image.Image:
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     path = Path(path)
     try:
+        _check_not_empty(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:

@@ -8,7 +8,8 @@ screened out (images.py: CMYK, palettes, transparency, 16-bit, EXIF rotation).
 - `skip` (the default): the data set leaves the file out, and the run's log counts and names what was
   left out. A file that passes the header check but fails to decode mid-run (a truncated JPEG) is
   replaced by the next readable item, with a warning on the console.
-- `strict`: the first unusable file stops the run, in one line that names it.
+- `strict`: the first unusable file stops the run, in one line that names it. Every file is decoded once
+  when the data set is made, so a truncated one stops the run before training, not in its middle.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import UserError
-from .images import read_size
+from .images import load_image, read_size
 
 BAD_IMAGE_POLICIES = ("skip", "strict")
 SMALLEST_SIDE = 8
@@ -43,6 +44,8 @@ class Screen:
         of a side-by-side pair for the size rule."""
         try:
             width, height = read_size(path)
+            if self.policy == "strict":  # strict is sure before training: each file decoded once
+                load_image(path, 3)
         except UserError as error:
             return self.reject(error)
         side = SMALLEST_SIDE

@@ -8,6 +8,7 @@ back with `weights_only=True`, so that a checkpoint cannot run code.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise UserError(f"checkpoint {path} is empty (0 bytes); resume from a kept checkpoints/step_*.pt instead")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error below says it all
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or unsafe file
-        text = str(e)
-        if "weights only load failed" in text.lower() or "unsupported global" in text.lower():
+        text = str(e).lower()
+        if "unsupported global" in text:
             raise UserError(
                 f"checkpoint {path} holds Python objects that only unpickling code could rebuild; ganforge does "
                 "not load such files, since they can run code: use a checkpoint written by ganforge"
+            ) from None
+        if "weights only load failed" in text:
+            raise UserError(
+                f"checkpoint {path} is not one ganforge wrote (corrupt, or another program's pickle, which could "
+                "run code); it was not loaded: use a checkpoint written by ganforge"
             ) from None
         first = (text.splitlines() or [type(e).__name__])[0]
         raise UserError(f"cannot read checkpoint {path}: {first}; it may be corrupt or truncated") from None
