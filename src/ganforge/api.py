@@ -25,7 +25,7 @@ from .errors import UserError
 from .models import InferenceContract, build_models, inference_contract
 from .outputs import check_run_folder
 from .train.checkpoint import RunLock, load_checkpoint, load_weights
-from .train.distributed import World, broadcast_object, leave, world_from_env
+from .train.distributed import broadcast_object, leave
 from .train.loop import Trainer
 from .train.run_dir import Run, open_run
 from .train.runtime import Runtime, resolve_device
@@ -124,19 +124,19 @@ def train(
             cfg = apply_overrides(cfg, {"train.epochs": epochs})
         if stop_on is not None:
             cfg = apply_overrides(cfg, {"health.stop_on": stop_on})
-        world = _join(cfg)
-        with RunLock(run_dir) if world.is_main else contextlib.nullcontext():
-            trainer = Trainer(cfg, run_dir, resume=True, quiet=quiet)  # a refused checkpoint changes nothing
-            if world.is_main:
+        runtime = _join(cfg)
+        with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
+            trainer = Trainer(cfg, run_dir, resume=True, quiet=quiet, runtime=runtime)  # a refusal changes nothing
+            if runtime.is_main:
                 cfg.save(run_dir / "config.json")
             return _fit(trainer, command)
     cfg = absolute_data_paths(resolve_config(config, **options))
-    world = _join(cfg)
+    runtime = _join(cfg)
     run_dir = broadcast_object(Path(out) if out is not None else default_run_dir(cfg))
-    if world.is_main:
+    if runtime.is_main:
         check_run_folder(run_dir)
-    trainer = Trainer(cfg, run_dir, quiet=quiet)
-    with RunLock(run_dir) if world.is_main else contextlib.nullcontext():
+    trainer = Trainer(cfg, run_dir, quiet=quiet, runtime=runtime)
+    with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
         return _fit(trainer, command)
 
 
@@ -154,12 +154,9 @@ def absolute_data_paths(cfg: Config) -> Config:
     return apply_overrides(cfg, found) if found else cfg
 
 
-def _join(cfg: Config) -> World:
-    """Under torchrun, join the run's processes before anything is written (the runtime's set-up)."""
-    world = world_from_env()
-    if world.size > 1:
-        Runtime.from_config(cfg.train)
-    return world
+def _join(cfg: Config) -> Runtime:
+    """The run's runtime; under torchrun this joins the run's processes, before anything is written."""
+    return Runtime.from_config(cfg.train)
 
 
 def _fit(trainer: Trainer, command: str) -> Run:

@@ -36,9 +36,11 @@ from .tasks import build_task
 class Trainer:
     """Builds everything a run needs from its config, then `fit()` trains it to its total steps."""
 
-    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, quiet: bool = False):
+    def __init__(
+        self, cfg: Config, run_dir: Path, resume: bool = False, quiet: bool = False, runtime: Runtime | None = None
+    ):
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
-        self.runtime = Runtime.from_config(cfg.train)
+        self.runtime = runtime or Runtime.from_config(cfg.train)
         self.device = self.runtime.device
         self.runtime.configure_backends()
         self.world = self.runtime.world
