@@ -45,9 +45,11 @@ def test_missing_and_empty_data_folders(capsys, tmp_path):
 def test_corrupt_images_are_named(capsys, tmp_path):
     data = write_folder(tmp_path / "imgs", n=10)
     (data / "bad.png").write_bytes(b"not a png at all")
-    code, _, err = run_cli(capsys, "train", "dcgan", "--data", data, "--out", tmp_path / "r", "--steps", "2", *TINY)
+    strict = ["--set", "data.bad_images=strict"]
+    code, _, err = run_cli(capsys, "train", "dcgan", "--data", data, "--out", tmp_path / "r", "--steps", "2", *TINY,
+                           *strict)  # fmt: skip
     assert_one_line_error(code, err, data / "bad.png")
-    # a PNG whose header reads but whose pixels are cut off fails only when a loader worker decodes it
+    # a PNG whose header reads but whose pixels are cut off: strict decodes every file before training
     (data / "bad.png").unlink()
     whole = (data / "000.png").read_bytes()
     (data / "cut.png").write_bytes(whole[: len(whole) // 2])
@@ -64,8 +66,10 @@ def test_corrupt_images_are_named(capsys, tmp_path):
         "--set",
         "data.num_workers=1",
         *TINY,
+        *strict,
     )
     assert_one_line_error(code, err, data / "cut.png")
+    assert not (tmp_path / "r2").exists()
 
 
 @pytest.mark.parametrize(

@@ -161,12 +161,11 @@ def test_corrupt_image_fails_at_construction(tmp_path):
         PairedFolder(tmp_path)
 
 
-def test_corrupt_pixels_fail_on_read(tmp_path):
+def test_corrupt_pixels_stop_a_strict_set_when_it_is_made(tmp_path):
     path = _aligned(tmp_path / "p.png", width=64, height=32)
     path.write_bytes(path.read_bytes()[:60])  # header intact, pixel data cut
-    ds = PairedFolder(tmp_path, image_size=8)
     with pytest.raises(UserError, match=r"p\.png"):
-        ds[0]
+        PairedFolder(tmp_path, image_size=8, bad_images="strict")
 
 
 # ---------------------------------------------------------------------------------------- two-folder

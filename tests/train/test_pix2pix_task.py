@@ -84,10 +84,12 @@ def test_paired_resume_with_jitter_is_bit_exact(tmp_path):
 
 def test_paired_data_errors_name_the_file(capsys, tmp_path):
     data = write_aligned(tmp_path / "odd", odd=True)
+    strict = ["--set", "data.bad_images=strict"]  # under the default, skip, the odd pair is left out and counted
     code, _, err = run_cli(
-        capsys, "train", "pix2pix", "--data", data, "--out", tmp_path / "r", *[x for o in TINY for x in ("--set", o)]
-    )
-    assert_one_line_error(code, err, "0.png")
+        capsys, "train", "pix2pix", "--data", data, "--out", tmp_path / "r", *[x for o in TINY for x in ("--set", o)],
+        *strict,
+    )  # fmt: skip
+    assert_one_line_error(code, err, "0.png", "odd width")
     data = write_two_folder(tmp_path / "tf")
     (data / "B" / "x3.png").unlink()
     code, _, err = run_cli(
