@@ -2,8 +2,8 @@
 # Everything that needs a GPU, in one command, its results as files in $OUT (default: gpu_results/):
 #   environment.json       the torch build and the device
 #   cuda_tests.txt         the CUDA tests (tests/train/test_cuda.py and the on-device data tests)
-#   train_speed.json       each preset: eager fp32, the CUDA defaults, fp32 (TF32) with channels_last, and one
-#                          CUDA graph a step; FLOPs and the fraction of the device's measured peak
+#   train_speed.json       each preset: the CUDA default (fp32 with TF32), bf16 with channels_last, and one
+#                          CUDA graph a step in bf16 and in fp32; FLOPs and the fraction of the device's peak
 #                          (train_speed_progress.txt: each result as it comes, and any error)
 #   train_speed_compiled.json  the same with torch.compile (COMPILED: the presets; compiling takes minutes)
 #   baseline_loop*.json    ganforge's step against a straightforward loop, in one process (default, graphs)
@@ -28,7 +28,7 @@ print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "devic
       | tee "$OUT/environment.json" ;;
     tests) $PY -m pytest -q -p no:cacheprovider -rs -s tests/train/test_cuda.py tests/data/test_augment.py \
       tests/data/test_degrade.py 2>&1 | tee "$OUT/cuda_tests.txt" | grep -v "^\.*$" | tail -n 40 ;;
-    speed) $PY benchmarks/train_speed.py --variants eager default fp32 graphs --up-modes upsample \
+    speed) $PY benchmarks/train_speed.py --variants default bf16 graphs graphs-fp32 --up-modes upsample \
       > "$OUT/train_speed.json" 2> "$OUT/train_speed_progress.txt"; $PY benchmarks/summarise.py "$OUT/train_speed.json" ;;
     compiled) $PY benchmarks/train_speed.py --variants optimised --presets $COMPILED \
       > "$OUT/train_speed_compiled.json"; $PY benchmarks/summarise.py "$OUT/train_speed_compiled.json" ;;

@@ -137,6 +137,19 @@ def test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs
     import json
 
     assert "training pairs" in json.loads(out)["warning"]
+    _aligned_pairs(tmp_path / "held_out", 6, seed=3)
+    code, out, err = run_cli(capsys, "evaluate", run, "--json", "--data", tmp_path / "held_out")
+    assert code == 0 and "warning" not in err and "warning" not in json.loads(out)
+
+
+def test_held_out_data_that_are_the_training_images_are_known_as_such(tmp_path):
+    from ganforge.api import resolve_config
+    from ganforge.data import build_pairs
+
+    _aligned_pairs(tmp_path / "photos", 4)
+    degraded = resolve_config("unet-restore", data=tmp_path / "photos", degrade="noise=0.1", image_size=32)
+    assert build_pairs(degraded, "test").unsplit  # a plain folder: every split is the training images
+    assert build_pairs(resolve_config("unet-restore", image_size=32), "test").unsplit is False  # shapes
 
 
 @pytest.mark.parametrize(
@@ -188,3 +201,26 @@ def test_the_catalogue_of_bad_inputs_ends_each_in_one_line_or_works(tmp_path):
     assert not bad, "\n".join(bad)
     assert report["tried"] >= 130 and report["summary"]["handled"] >= 20
     assert not (tmp_path / "ganforge-bad-inputs-payload-ran").exists()
+
+
+def test_resume_flags_are_named_in_their_errors(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--image-size", "32", "--steps", "2",
+                           "--batch-size", "8", "--quiet", "--set", "model.width=8", "--out", run)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--steps", "4", "--stop-on", "boredom")
+    assert_one_line_error(code, err, "health.stop_on in --stop-on", "boredom")
+
+
+def test_a_checkpoint_mismatch_blames_only_the_keys_that_shape_the_networks():
+    from ganforge.train.checkpoint import mismatch
+
+    saved = {"version": 2, "model": {"family": "dcgan", "width": 8}, "data": {"name": "./old", "image_size": 32}}
+    now = {"version": 2, "model": {"family": "dcgan", "width": 16}, "data": {"name": "/new", "image_size": 32,
+           "bad_images": "skip"}, "eval": {"every": 100}}  # fmt: skip
+    text = str(mismatch("latest.pt", "g", RuntimeError("size mismatch for net.1.weight"), saved, now))
+    assert "generator" in text and "model.width: 8 in the checkpoint, 16 now" in text and "size mismatch" in text
+    assert "data.name" not in text and "bad_images" not in text and "eval" not in text
+    other = str(mismatch("other.pt", "d", RuntimeError("size mismatch"), {"version": 2, "model": {"width": 8}},
+                         {"version": 2, "model": {"width": 8}}))  # fmt: skip
+    assert "written by another run or version" in other and "discriminator" in other

@@ -119,11 +119,11 @@ def train(
         run_dir, cfg = open_run(resume)
         steps, epochs, stop_on = options.get("steps"), options.get("epochs"), options.get("stop_on")
         if steps is not None:
-            cfg = apply_overrides(cfg, {"train.steps": steps, "train.epochs": 0})
+            cfg = apply_overrides(cfg, {"train.steps": steps, "train.epochs": 0}, FLAG_OF)
         if epochs is not None:
-            cfg = apply_overrides(cfg, {"train.epochs": epochs})
+            cfg = apply_overrides(cfg, {"train.epochs": epochs}, FLAG_OF)
         if stop_on is not None:
-            cfg = apply_overrides(cfg, {"health.stop_on": stop_on})
+            cfg = apply_overrides(cfg, {"health.stop_on": stop_on}, FLAG_OF)
         runtime = _join(cfg)
         with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
             trainer = Trainer(cfg, run_dir, resume=True, quiet=quiet, runtime=runtime)  # a refusal changes nothing

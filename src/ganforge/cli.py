@@ -175,6 +175,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .api import load
+    from .data.paired import MissingSplit
     from .evaluate import format_table, save_results
     from .jsonio import dumps
     from .metrics.generated import Evaluator
@@ -197,7 +198,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
     images = a.images or (10**9 if paired else 5000)
     evaluator = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)
-    results = evaluator(g) | {"extractor": features, "step": g.step}
+    try:
+        results = evaluator(g) | {"extractor": features, "step": g.step}
+    except MissingSplit as e:
+        raise UserError(f"{e}, or evaluate another with --split {' or '.join(e.present)}") from None
     if paired and evaluator.scores_training_pairs():
         results["warning"] = f"{TRAINING_PAIRS}: give held-out pairs with --data FOLDER"
         print(f"ganforge: warning: {results['warning']}", file=sys.stderr)

@@ -350,3 +350,12 @@ def validate(cfg: Config, origin: str) -> None:
             "makes each input from its clean image, so both must be equal; set both to 1 (gray) or both to 3 (RGB)"
         )
     cfg.model.check(cfg, origin)
+
+
+def __getattr__(name: str) -> Any:
+    """`apply_overrides`, `parse_override` and `get_key` live in config_overrides.py since they moved out."""
+    if name in ("apply_overrides", "parse_override", "get_key"):
+        from . import config_overrides
+
+        return getattr(config_overrides, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,6 +14,7 @@ from .errors import UserError
 
 
 def parse_override(item: str) -> tuple[str, str]:
+    """`key=value` text as (key, value)."""
     if "=" not in item:
         raise UserError(f"--set {item!r} is not key=value; write for example --set train.batch_size=64")
     key, value = item.split("=", 1)
@@ -84,6 +85,7 @@ def _parse_text(text: str, kind: Any, key: str, origin: str) -> Any:
 
 
 def get_key(cfg: Config, key: str) -> Any:
+    """The value of a dotted key, e.g. `get_key(cfg, "train.g_optim.lr")`."""
     obj: Any = cfg
     for part in key.split("."):
         obj = getattr(obj, part)

@@ -25,7 +25,7 @@ def check_folder(folder: Path, option: str) -> None:
         raise UserError(f"{option} {folder} is a file; give a folder for the outputs")
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 def check_image_file(path: Path, option: str) -> None:

@@ -107,6 +107,7 @@ def load_seed002(
         overrides.update(_collect(_read(Path(config_json)), RUN_KEYS, str(config_json), cfg))
         if "train.steps" in overrides and "train.epochs" not in overrides:
             overrides["train.epochs"] = 0
+    origins = dict.fromkeys(overrides, str(config_json))
     if model_configs_json is not None:
         models = _read(Path(model_configs_json))
         for section, value in models.items():
@@ -122,4 +123,5 @@ def load_seed002(
                     f"from latent_dim in {config_json} ({clash}); they are the same setting"
                 )
             overrides.update(found)
-    return apply_overrides(cfg, overrides)
+            origins.update(dict.fromkeys(found, str(model_configs_json)))
+    return apply_overrides(cfg, overrides, origins)

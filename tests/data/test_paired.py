@@ -127,7 +127,7 @@ def test_aligned_splits(tmp_path):
     with pytest.raises(UserError) as err:
         PairedFolder(tmp_path, split="test")
     msg = _one_line(err)
-    assert str(tmp_path / "test") in msg and "--split train or val" in msg
+    assert str(tmp_path / "test") in msg and "no test/ folder" in msg and "train/, val/" in msg
 
 
 def test_no_split_folders_means_whole_root(tmp_path):

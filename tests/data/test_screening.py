@@ -95,18 +95,24 @@ def test_a_file_that_fails_to_decode_mid_run_is_replaced_by_the_next_or_stops_a_
         ImageFolder(tmp_path, 16, 3, bad_images="strict")[1]
 
 
-def test_pairs_with_a_bad_half_are_left_out(tmp_path):
+def test_pairs_with_an_unreadable_half_are_left_out_and_layout_mistakes_stop_either_policy(tmp_path):
     for name in ("a", "b", "c"):
         for side in ("A", "B"):
             (tmp_path / side).mkdir(exist_ok=True)
             _noise(seed=ord(name)).save(tmp_path / side / f"{name}.png")
-    (tmp_path / "B" / "b.png").write_bytes(b"")
-    _noise(size=(30, 30)).save(tmp_path / "B" / "c.png")  # its partner is 24x24
+    (tmp_path / "A" / "b.png").write_bytes(b"")
+    (tmp_path / "B" / "b.png").write_bytes(b"")  # both halves bad: one pair left out, counted once
     data = PairedFolder(tmp_path, split=None, image_size=16, bad_images="skip")
-    assert data.names == ["a"]
-    assert "left out 2 of 3" in data.notes()[0]
+    assert data.names == ["a", "c"]
+    assert data.notes()[0].startswith("note: left out 1 of 3 pairs")
     with pytest.raises(UserError, match="b.png is empty"):
         PairedFolder(tmp_path, split=None, image_size=16, bad_images="strict")
+    for side in ("A", "B"):
+        _noise(seed=1).save(tmp_path / side / "b.png")
+    _noise(size=(30, 30)).save(tmp_path / "B" / "c.png")  # its partner is 24x24: a layout mistake
+    for policy in ("skip", "strict"):
+        with pytest.raises(UserError, match="must be the same size"):
+            PairedFolder(tmp_path, split=None, image_size=16, bad_images=policy)
 
 
 def test_training_on_a_folder_with_bad_files_logs_what_it_left_out_or_stops_in_one_line(mixed, capsys, tmp_path):

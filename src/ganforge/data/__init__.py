@@ -85,6 +85,7 @@ class DegradedPairs(ImageDataset):
     def __init__(self, images: ImageDataset, degradations: list, seed: int):
         self.images, self.degradations, self.seed = images, degradations, seed
         self.in_memory = images.in_memory  # type: ignore[misc]
+        self.unsplit = images.unsplit
 
     def notes(self) -> list[str]:
         return self.images.notes()

@@ -19,6 +19,8 @@ class ImageFolder(ImageDataset):
     `bad_images="strict"`, stops the run) before training (screening.py).
     """
 
+    unsplit = True  # every split reads the whole folder
+
     def __init__(self, root: str | Path, image_size: int, channels: int, bad_images: str = "strict"):
         self.root = Path(root)
         if self.root.is_file():

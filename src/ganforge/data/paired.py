@@ -83,15 +83,16 @@ def _split_folders_of(folder: Path) -> list[str]:
 
 
 class MissingSplit(UserError):
-    """The data have split folders, but not the one asked for."""
+    """The data have split folders (`present`), but not the one asked for."""
+
+    def __init__(self, message: str, present: list[str]):
+        super().__init__(message)
+        self.present = present
 
 
 def _missing_split(root: Path, split: str, present: list[str]) -> MissingSplit:
     listed = ", ".join(f"{s}/" for s in present)
-    return MissingSplit(
-        f"{root} has {listed} but no {split}/ folder; add {root / split}, or evaluate another with --split "
-        + " or ".join(present)
-    )
+    return MissingSplit(f"{root} has {listed} but no {split}/ folder; add {root / split}", present)
 
 
 def _aligned_folder(root: Path, split: str | None) -> Path:
@@ -255,17 +256,19 @@ class PairedFolder(ImageDataset):
         return [pair for pair in pairs if self._usable(pair)]
 
     def _usable(self, pair: PairFiles) -> bool:
-        """Whether the pair's files pass the header, size and layout checks (else the policy skips or stops)."""
+        """Whether the pair's files can be read and are large enough (else the policy skips or stops); a
+        layout mistake (an odd width, halves of different sizes) stops the set under either policy."""
         if self.layout == "aligned":
             size = self.screen.size(pair.a, halves=2)
             problem = size and _odd_width(pair.a, size)
         else:
-            size_a, size_b = self.screen.size(pair.a), self.screen.size(pair.b)
-            problem = size_a and size_b and _size_mismatch(pair, size_a, size_b)
-            size = size_a and size_b
+            size_a = self.screen.size(pair.a)
+            size_b = size_a and self.screen.size(pair.b)
+            problem = size_b and _size_mismatch(pair, size_a, size_b)
+            size = size_b
         if problem:
-            self.screen.reject(problem)
-        return bool(size) and not problem
+            raise problem
+        return bool(size)
 
     @property
     def names(self) -> list[str]:
@@ -293,7 +296,7 @@ class PairedFolder(ImageDataset):
         return img_a, img_b
 
     def notes(self) -> list[str]:
-        return self.screen.notes(len(self))
+        return self.screen.notes(len(self), "pairs")
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.screen.first_readable(self._pair, index, len(self), lambda i: self.pairs[i].a)

@@ -66,14 +66,14 @@ class Screen:
         self.skipped.append(str(error))
         return None
 
-    def notes(self, kept: int) -> list[str]:
-        """The log's line on what was left out, if anything was."""
+    def notes(self, kept: int, items: str = "image files") -> list[str]:
+        """The log's line on what was left out, if anything was (`items`: what the data set counts)."""
         if not self.skipped:
             return []
         total = kept + len(self.skipped)
         more = f"; and {len(self.skipped) - SHOWN} more" if len(self.skipped) > SHOWN else ""
         return [
-            f"note: left out {len(self.skipped)} of {total} image files (data.bad_images=skip; strict stops "
+            f"note: left out {len(self.skipped)} of {total} {items} (data.bad_images=skip; strict stops "
             f"instead): {'; '.join(self.skipped[:SHOWN])}{more}"
         ]
 
@@ -89,5 +89,5 @@ class Screen:
                     raise UserError(f"{error} (or set data.bad_images=skip to leave such files out)") from None
                 if path_of(i) not in self._warned:
                     self._warned.add(path_of(i))
-                    print(f"ganforge: warning: {error}; using the next image (data.bad_images=skip)", file=sys.stderr)
+                    print(f"ganforge: warning: {error}; using the next item (data.bad_images=skip)", file=sys.stderr)
         raise UserError(f"none of the {count} image files could be read; check the data folder")

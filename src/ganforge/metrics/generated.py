@@ -52,6 +52,9 @@ def _subset(n: int, limit: int, seed: int) -> list[int]:
     return order[:limit].tolist()
 
 
+DATA_FLAG = {"data.name": "--data"}
+
+
 class Evaluator:
     """Scores generators of one run with one extractor; the real side (images, features, classifier) is
     prepared once and reused, so that evaluations during training cost only the generated side.
@@ -173,7 +176,7 @@ class Evaluator:
         return evaluate_pairs(g, held_out, self._mean_target, extractor=extractor)
 
     def _eval_config(self) -> Config:
-        return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None)
+        return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None, DATA_FLAG)
 
     def held_out(self, *splits: str):
         """The held-out pairs: of `split`, or of the first of `splits` the data have (which becomes `split`)."""
@@ -183,7 +186,8 @@ class Evaluator:
 
     def scores_training_pairs(self) -> bool:
         """Whether the held-out pairs are the run's training pairs: its data folder has no split folders."""
-        return not self.data_name and getattr(self.held_out(), "unsplit", False)
+        separate = self.data_name or self.cfg.data.val_name
+        return not separate and getattr(self.held_out(), "unsplit", False)
 
     def flat(self, result: dict) -> dict[str, float]:
         """The headline numbers of a result, for a metrics line: the model's row of a paired result."""

@@ -81,30 +81,34 @@ def load_weights(net: torch.nn.Module, weights: dict[str, Any], source: Path, st
         raise mismatch(source, "generator", e, state.get("config"), config) from None
 
 
-# The keys that a resumed run may change (--steps, --epochs, --stop-on), so not a cause of a mismatch.
-RESUMABLE_KEYS = ("train.steps", "train.epochs", "health.stop_on")
+# The config keys that shape the networks: a checkpoint fits a config that agrees with its own on these.
+SHAPING_KEYS = ("model.", "data.channels", "data.in_channels", "data.image_size")
 
 
 def mismatch(source: Path | str, part: str, error: BaseException, saved: Any, config: dict) -> UserError:
     """The error for a checkpoint that does not fit the networks or optimisers its run's config describes."""
     part = {"g": "generator", "d": "discriminator"}.get(part, part)
-    changed = [c for c in config_changes(saved, config) if not c.startswith(RESUMABLE_KEYS)] if saved else []
+    detail = " ".join(str(error).split())[:160]
+    changed = []
+    if isinstance(saved, dict):
+        from ..config_upgrade import upgrade
+
+        saved = upgrade(dict(saved), str(source))
+        changed = [c for c in config_changes(saved, config) if c.startswith(SHAPING_KEYS)]
     if changed:
         return UserError(
-            f"{source} does not fit this run's {part}: config.json was changed after the checkpoint was written "
-            f"({'; '.join(changed[:4])}); restore those keys"
+            f"{source} does not fit this run's {part} ({detail}...): it was written with another config "
+            f"({'; '.join(changed[:4])}); restore those keys in config.json, or use the checkpoint's own run"
         )
-    detail = " ".join(str(error).split())[:200]
-    return UserError(
-        f"{source} does not fit this run's {part} ({detail}...): it was written by another config or version"
-    )
+    return UserError(f"{source} does not fit this run's {part} ({detail}...): it was written by another run or version")
 
 
 def config_changes(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    """'key: saved -> current' for each key whose value differs between two config dicts."""
+    """'key: saved value in the checkpoint, current value now' for each key whose value differs between two
+    config dicts (keys that one of them lacks are not compared)."""
     changes = []
-    for key in sorted(set(saved) | set(current)):
-        a, b = saved.get(key), current.get(key)
+    for key in sorted(set(saved) & set(current)):
+        a, b = saved[key], current[key]
         if isinstance(a, dict) and isinstance(b, dict):
             changes += config_changes(a, b, f"{prefix}{key}.")
         elif a != b:

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from .loop import Trainer
 
 
-TRAINING_PAIRS = "the data folder has no train/, val/ or test/ folders, so the held-out pairs are the training pairs"
+TRAINING_PAIRS = (
+    "the data have no held-out split (no train/, val/ or test/ folders), so the held-out pairs are the training pairs"
+)
 
 
 class EvaluationWatch(Hook):

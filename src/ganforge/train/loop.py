@@ -188,7 +188,9 @@ class Trainer:
             monitor.note("this run never saved a checkpoint: it starts again from step 0")
         monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
         if self.no_graph_reason:
-            monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}")
+            auto = ", and precision auto chose bf16 for the graph: --precision fp32 is faster eagerly"
+            auto = auto if cfg.train.precision == "auto" and self.runtime.precision == "bf16" else ""
+            monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}{auto}")
         hooks = [line for hook in self.hooks.values() for line in hook.notes()]
         for note in [*self.dataset.notes(), *self.objective.notes(), *hooks]:
             monitor.note(note)

@@ -160,6 +160,8 @@ class TrainingState:
             if name in state:
                 try:
                     component.load_state_dict(state[name])
+                except torch.OutOfMemoryError:
+                    raise
                 except (RuntimeError, ValueError, KeyError, IndexError) as e:
                     raise mismatch(source, name, e, state.get("config"), config or {}) from None
 
