@@ -128,7 +128,9 @@ def test_pix2pix_replays_its_jitter_and_dropout_in_a_graph(tmp_path):
 def test_a_run_a_graph_cannot_hold_says_why_and_trains_eagerly(tmp_path):
     run = ganforge.train("dcgan-mnist", data="digits", steps=4, out=tmp_path / "ema", quiet=True,
                          overrides=["train.cuda_graphs=true", "train.ema=1000", "train.log_every=2"])  # fmt: skip
-    assert "train.cuda_graphs is off for this run: EMA weights" in (run.dir / "log.txt").read_text()
+    log = (run.dir / "log.txt").read_text()
+    assert "train.cuda_graphs is off for this run: EMA weights" in log
+    assert "cuda, fp32" in log  # precision auto chose bf16 for the graph; the eager step is faster in fp32
 
 
 def test_a_graphed_run_evaluates_during_training_and_resumes(tmp_path):

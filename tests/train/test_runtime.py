@@ -34,6 +34,35 @@ def fp32_run(tmp_path_factory):
     return train(tmp_path_factory.mktemp("fp32"), "run")
 
 
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        ([], "the device is not CUDA"),
+        (["train.ema=1000"], "EMA weights"),
+        (["loss.gan=wgan-gp"], "phases that skip or repeat steps"),
+        (["loss.r1=1", "loss.reg_every=16"], "phases that skip or repeat steps"),
+        (["train.d_optim.lr_decay=0.001"], "a learning-rate decay"),
+    ],
+)
+def test_a_run_says_from_its_config_why_it_cannot_be_one_cuda_graph(overrides, reason):
+    from ganforge.config_overrides import apply_overrides
+    from ganforge.train.graphs import unsupported
+
+    cfg = apply_overrides(load_config("dcgan"), overrides)
+    cuda = Runtime(torch.device("cuda"), "bf16", True)  # a description only: nothing runs on it
+    found = unsupported(cfg, cuda if overrides else Runtime(torch.device("cpu")))
+    assert found is not None and reason in found
+    assert unsupported(load_config("dcgan"), cuda) is None
+
+
+def test_precision_auto_goes_back_to_float32_for_a_step_that_cannot_be_a_graph():
+    train_cfg = load_config("dcgan").train
+    graph_choice = Runtime(torch.device("cuda"), "bf16", channels_last=True)
+    assert graph_choice.eager(train_cfg) == Runtime(torch.device("cuda"), "fp32", channels_last=False)
+    train_cfg.precision = "bf16"  # asked for: kept
+    assert graph_choice.eager(train_cfg) is graph_choice
+
+
 def test_the_cpu_default_is_plain_float32():
     r = Runtime.from_config(load_config("dcgan").train)
     assert (r.device.type, r.precision, r.channels_last, r.compile) == ("cpu", "fp32", False, False)

@@ -21,14 +21,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from .loop import Trainer
+    from ..config import Config
+    from .runtime import Runtime
 
 WARMUP_STEPS = 3  # eager steps before the capture: cuDNN's algorithm search and the optimisers' state
 
 
-def unsupported(t: Trainer) -> str | None:
-    """Why trainer `t`'s step cannot be one graph, or None."""
-    cfg, r = t.cfg, t.runtime
+def unsupported(cfg: Config, r: Runtime) -> str | None:
+    """Why a run of `cfg` on runtime `r` cannot replay its step as one graph, or None (decided before the
+    networks are built, so that precision auto can choose for the step that will run)."""
+    from .objective import phases_of
+
     reasons = {
         "the device is not CUDA": r.device.type != "cuda",
         "several processes": r.world.size > 1,
@@ -39,7 +42,7 @@ def unsupported(t: Trainer) -> str | None:
         "experience replay": cfg.train.replay_size > 0,
         "DiffAugment": bool(cfg.data.diffaugment),
         "instance noise": cfg.loss.instance_noise > 0,
-        "phases that skip or repeat steps": any(p.interval != 1 or p.repeats != 1 for p in t.objective.phases),
+        "phases that skip or repeat steps": any(p.interval != 1 or p.repeats != 1 for p in phases_of(cfg)),
     }
     found = [why for why, present in reasons.items() if present]
     return ", ".join(found) or None

@@ -41,6 +41,9 @@ class Trainer:
     ):
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         self.runtime = runtime or Runtime.from_config(cfg.train)
+        self.no_graph_reason = unsupported(cfg, self.runtime) if cfg.train.cuda_graphs else None
+        if self.no_graph_reason:
+            self.runtime = self.runtime.eager(cfg.train)
         self.device = self.runtime.device
         self.runtime.configure_backends()
         self.world = self.runtime.world
@@ -68,7 +71,6 @@ class Trainer:
         )  # fmt: skip
         self.hooks = build_hooks(self)
         self.graphed: GraphedStep | None = None
-        self.no_graph_reason = unsupported(self) if cfg.train.cuda_graphs else None
         if cfg.train.cuda_graphs and not self.no_graph_reason:
             self.graphed = GraphedStep(self.step_on, lambda text: self.monitor.note(text))
         self.networks = {**self.nets, **{k: v for hook in self.hooks.values() for k, v in hook.networks().items()}}
@@ -188,9 +190,7 @@ class Trainer:
             monitor.note("this run never saved a checkpoint: it starts again from step 0")
         monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
         if self.no_graph_reason:
-            auto = ", and precision auto chose bf16 for the graph: --precision fp32 is faster eagerly"
-            auto = auto if cfg.train.precision == "auto" and self.runtime.precision == "bf16" else ""
-            monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}{auto}")
+            monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}")
         hooks = [line for hook in self.hooks.values() for line in hook.notes()]
         for note in [*self.dataset.notes(), *self.objective.notes(), *hooks]:
             monitor.note(note)

@@ -39,6 +39,17 @@ class Phase:
     frozen: tuple[str, ...] = ()
 
 
+def phases_of(cfg: Config) -> list[Phase]:
+    """The phases of a step: D (repeated as the loss or `train.d_steps` asks), each lazy penalty's D phase
+    at its interval, then G with D frozen."""
+    lazy = [p for p in build_penalties(cfg) if p.interval > 1]
+    return [
+        Phase("D", "d", repeats=cfg.train.d_steps or build_adversarial_loss(cfg).d_steps),
+        *(Phase(f"D_{p.name}", "d", interval=p.interval) for p in lazy),
+        Phase("G", "g", frozen=("d",)),
+    ]
+
+
 class GANObjective:
     """The phases of a step and their losses, composed from the registries by the config."""
 
@@ -51,11 +62,7 @@ class GANObjective:
         penalties = build_penalties(cfg)
         self.penalties = [p for p in penalties if p.interval == 1]
         self.lazy = {f"D_{p.name}": p for p in penalties if p.interval > 1}
-        self.phases = [
-            Phase("D", "d", repeats=cfg.train.d_steps or self.loss.d_steps),
-            *(Phase(name, "d", interval=p.interval) for name, p in self.lazy.items()),
-            Phase("G", "g", frozen=("d",)),
-        ]
+        self.phases = phases_of(cfg)
         self._fake_for_g: torch.Tensor | None = None
 
     def use(self, g: nn.Module, d: nn.Module) -> None:

@@ -3,7 +3,8 @@ a gradient scaler for fp16), the memory format of convolutional networks, and to
 objective, the tasks and the families do not know which of these are on.
 
 - `train.precision`: auto, fp32, bf16 (also on the CPU), fp16 (CUDA, with a gradient scaler per network).
-  auto is bfloat16 autocast for a step replayed as a CUDA graph and float32 (TF32 on CUDA) otherwise:
+  auto is bfloat16 autocast for a step replayed as a CUDA graph and float32 (TF32 on CUDA) otherwise (also
+  where `train.cuda_graphs` is asked for but the run cannot be one graph, `eager`):
   on an H200 the presets' eager steps are launch-bound, and autocast's cast kernels made them 1.2-1.5x
   slower than TF32, while inside a graph bfloat16 was the fastest path measured.
 - `train.channels_last`: auto (on CUDA in bf16 or fp16), on, off: networks and image batches in NHWC,
@@ -19,7 +20,7 @@ objective, the tasks and the families do not know which of these are on.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -90,6 +91,13 @@ class Runtime:
         reduced = precision in ("bf16", "fp16")
         channels_last = train.channels_last == "on" or (train.channels_last == "auto" and cuda and reduced)
         return cls(device, precision, channels_last, bool(train.compile), world, bool(train.sync_batchnorm))
+
+    def eager(self, train) -> Runtime:
+        """This runtime for a step that runs eagerly after all (`train.cuda_graphs` asked for, but the run
+        cannot be one graph): where precision auto chose bfloat16 for the graph, float32 and NCHW instead."""
+        if train.precision != "auto" or self.precision != "bf16":
+            return self
+        return replace(self, precision="fp32", channels_last=train.channels_last == "on")
 
     @property
     def is_main(self) -> bool:
