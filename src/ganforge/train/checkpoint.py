@@ -57,13 +57,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error below says it all
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or unsafe file
-        text = str(e).lower()
-        if "unsupported global" in text:
+        text = str(e)
+        if "unsupported global" in text.lower():
             raise UserError(
                 f"checkpoint {path} holds Python objects that only unpickling code could rebuild; ganforge does "
                 "not load such files, since they can run code: use a checkpoint written by ganforge"
             ) from None
-        if "weights only load failed" in text:
+        if "weights only load failed" in text.lower():
             raise UserError(
                 f"checkpoint {path} is not one ganforge wrote (corrupt, or another program's pickle, which could "
                 "run code); it was not loaded: use a checkpoint written by ganforge"
