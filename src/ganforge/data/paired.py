@@ -168,23 +168,21 @@ def _size_text(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def _size_mismatch(pair: PairFiles, size_a: tuple[int, int], size_b: tuple[int, int]) -> UserError | None:
-    if size_a == size_b:
-        return None
-    return UserError(
-        f"{pair.a} is {_size_text(size_a)} but {pair.b} is {_size_text(size_b)}; "
-        "the two images of a pair must be the same size, so resize or crop one of them"
-    )
+def _check_same_size(pair: PairFiles, size_a: tuple[int, int], size_b: tuple[int, int]) -> None:
+    if size_a != size_b:
+        raise UserError(
+            f"{pair.a} is {_size_text(size_a)} but {pair.b} is {_size_text(size_b)}; "
+            "the two images of a pair must be the same size, so resize or crop one of them"
+        )
 
 
-def _odd_width(path: Path, size: tuple[int, int]) -> UserError | None:
-    if size[0] % 2 == 0:
-        return None
-    return UserError(
-        f"{path} is {_size_text(size)}, an odd width, so it is not a side-by-side pair ({_ALIGNED_HINT}); "
-        "crop or pad it by one pixel, or, for a folder of single photos, train unet-restore with --degrade "
-        "to make the inputs from them"
-    )
+def _check_even_width(path: Path, size: tuple[int, int]) -> None:
+    if size[0] % 2:
+        raise UserError(
+            f"{path} is {_size_text(size)}, an odd width, so it is not a side-by-side pair ({_ALIGNED_HINT}); "
+            "crop or pad it by one pixel, or, for a folder of single photos, train unet-restore with --degrade "
+            "to make the inputs from them"
+        )
 
 
 class PairedFolder(ImageDataset):
@@ -260,15 +258,14 @@ class PairedFolder(ImageDataset):
         layout mistake (an odd width, halves of different sizes) stops the set under either policy."""
         if self.layout == "aligned":
             size = self.screen.size(pair.a, halves=2)
-            problem = size and _odd_width(pair.a, size)
-        else:
-            size_a = self.screen.size(pair.a)
-            size_b = size_a and self.screen.size(pair.b)
-            problem = size_b and _size_mismatch(pair, size_a, size_b)
-            size = size_b
-        if problem:
-            raise problem
-        return bool(size)
+            if size:
+                _check_even_width(pair.a, size)
+            return size is not None
+        size_a = self.screen.size(pair.a)
+        size_b = size_a and self.screen.size(pair.b)
+        if size_a and size_b:
+            _check_same_size(pair, size_a, size_b)
+        return bool(size_b)
 
     @property
     def names(self) -> list[str]:
@@ -286,13 +283,11 @@ class PairedFolder(ImageDataset):
         channels = max(self.in_channels, self.out_channels)
         if self.layout == "aligned":
             img = load_image(pair.a, channels)
-            if problem := _odd_width(pair.a, img.size):
-                raise problem
+            _check_even_width(pair.a, img.size)
             half = img.width // 2
             return img.crop((0, 0, half, img.height)), img.crop((half, 0, img.width, img.height))
         img_a, img_b = load_image(pair.a, channels), load_image(pair.b, channels)
-        if problem := _size_mismatch(pair, img_a.size, img_b.size):
-            raise problem
+        _check_same_size(pair, img_a.size, img_b.size)
         return img_a, img_b
 
     def notes(self) -> list[str]:

@@ -42,29 +42,28 @@ class Screen:
     def size(self, path: Path, halves: int = 1) -> tuple[int, int] | None:
         """(width, height) of an image file, or None where the policy skips it. `halves=2` checks each half
         of a side-by-side pair for the size rule."""
-        try:
-            width, height = read_size(path)
-            if self.policy == "strict":  # strict is sure before training: each file decoded once
-                load_image(path, 3)
+        try:  # strict is sure before training: each file decoded once, not only its header read
+            width, height = load_image(path, 3).size if self.policy == "strict" else read_size(path)
         except UserError as error:
             return self.reject(error)
-        side = SMALLEST_SIDE
-        if min(width // halves, height) < side:
+        if min(width // halves, height) < SMALLEST_SIDE:
             shown = f"{width}x{height}" + (" (two halves)" if halves > 1 else "")
             return self.reject(
                 UserError(
-                    f"image {path} is {shown}, too small to train on (its short side must be at least {side} "
-                    "pixels); remove it"
+                    f"image {path} is {shown}, too small to train on (its short side must be at least "
+                    f"{SMALLEST_SIDE} pixels); remove it"
                 )
             )
         return width, height
 
     def reject(self, error: UserError) -> None:
         """Skip the file `error` names, or, under `strict`, raise the error."""
+        self._stop_if_strict(error)
+        self.skipped.append(str(error))
+
+    def _stop_if_strict(self, error: UserError) -> None:
         if self.policy == "strict":
             raise UserError(f"{error} (or set data.bad_images=skip to leave such files out)") from None
-        self.skipped.append(str(error))
-        return None
 
     def notes(self, kept: int, items: str = "image files") -> list[str]:
         """The log's line on what was left out, if anything was (`items`: what the data set counts)."""
@@ -85,8 +84,7 @@ class Screen:
             try:
                 return load(i)
             except UserError as error:
-                if self.policy == "strict":
-                    raise UserError(f"{error} (or set data.bad_images=skip to leave such files out)") from None
+                self._stop_if_strict(error)
                 if path_of(i) not in self._warned:
                     self._warned.add(path_of(i))
                     print(f"ganforge: warning: {error}; using the next item (data.bad_images=skip)", file=sys.stderr)
