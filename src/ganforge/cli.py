@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="onnx", help="onnx (default) or torchscript")
     p.add_argument("--out", required=True, help="the file to write, e.g. generator.onnx")
     p.add_argument("--batch", default="dynamic", help="dynamic (default) or a fixed batch size")
-    p.add_argument("--ema", action="store_true", help="the EMA weights (runs trained with train.ema)")
+    p.add_argument("--ema", action="store_true", help="require the EMA weights (a train.ema run's default)")
     p.add_argument("--checkpoint", help="latest (default), best, step_N or a file")
 
     sub.add_parser("presets", help="list the presets")

@@ -72,18 +72,10 @@ def export_generator(
             import onnx  # noqa: F401  (torch.onnx writes through it)
         except ImportError:
             raise UserError("ONNX export needs the onnx package: pip install 'ganforge[export]'") from None
-    g = load(run_dir, device="cpu", checkpoint=checkpoint)
-    net = g.net
-    if ema:
-        from .api import checkpoint_path
-        from .train.checkpoint import load_checkpoint, load_weights
-
-        source = checkpoint_path(Path(run_dir), checkpoint)
-        state = load_checkpoint(source)
-        if "g_ema" not in state:
-            raise UserError(f"run {run_dir} kept no EMA weights (train.ema was 0); export without --ema")
-        load_weights(net, state["g_ema"], source, state, g.config.to_dict())
-    model = ExportedGenerator(net, g.contract.batch_statistics)
+    g = load(run_dir, device="cpu", checkpoint=checkpoint)  # an EMA run's contract loads its EMA weights
+    if ema and g.contract.weights != "g_ema":
+        raise UserError(f"run {run_dir} kept no EMA weights (train.ema was 0); export without --ema")
+    model = ExportedGenerator(g.net, g.contract.batch_statistics)
     cfg = g.config
     n = 1 if batch == "dynamic" else int(batch)
     if cfg.task == "unconditional":
