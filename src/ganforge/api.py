@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from .config import Config, load_config
-from .config_overrides import apply_overrides, parse_override
+from .config_overrides import FLAG_OF, apply_overrides, parse_override
 from .data.images import to_pil
 from .errors import UserError
 from .models import InferenceContract, build_models, inference_contract
@@ -30,15 +30,6 @@ from .train.loop import Trainer
 from .train.run_dir import Run, open_run
 from .train.runtime import Runtime, resolve_device
 from .train.tasks import UnconditionalTask
-
-# The command line's flags that set a config key, to name them in errors about their values.
-FLAG_OF = {
-    "data.name": "--data", "data.image_size": "--image-size", "train.steps": "--steps", "train.epochs": "--epochs",
-    "train.batch_size": "--batch-size", "train.device": "--device", "train.seed": "--seed",
-    "data.degrade": "--degrade", "health.stop_on": "--stop-on", "eval.every": "--eval-every",
-    "eval.best_metric": "--best-metric", "eval.features": "--eval-features", "train.logger": "--logger",
-    "train.precision": "--precision", "train.compile": "--compile", "train.cuda_graphs": "--cuda-graphs",
-}  # fmt: skip
 
 
 def resolve_config(

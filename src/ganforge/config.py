@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .config_choices import (
+    bad_image_policies,
     directions,
     extractor_names,
     family_names,
@@ -74,7 +75,7 @@ class DataConfig:
     diffaugment: str = ""  # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
     num_workers: int = -1  # data loading processes; -1 chooses (0 for in-memory data sets)
     # a folder's unreadable or too small files: left out and counted (skip), or the run stops (strict)
-    bad_images: str = option("skip", choices=("skip", "strict"))  # (data/screening.py)
+    bad_images: str = option("skip", choices=bad_image_policies)  # (data/screening.py)
 
 
 @dataclass

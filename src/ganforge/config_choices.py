@@ -38,3 +38,9 @@ def directions() -> tuple[str, ...]:
     from .data.paired import DIRECTIONS
 
     return ("auto", *DIRECTIONS)
+
+
+def bad_image_policies() -> tuple[str, ...]:
+    from .data.screening import BAD_IMAGE_POLICIES
+
+    return BAD_IMAGE_POLICIES

@@ -12,6 +12,15 @@ from typing import Any
 from .config import Config, check_field, coerce, field_type, set_family, validate
 from .errors import UserError
 
+# The command line's flags that set a config key, to name them in errors about their values.
+FLAG_OF = {
+    "data.name": "--data", "data.image_size": "--image-size", "train.steps": "--steps", "train.epochs": "--epochs",
+    "train.batch_size": "--batch-size", "train.device": "--device", "train.seed": "--seed",
+    "data.degrade": "--degrade", "health.stop_on": "--stop-on", "eval.every": "--eval-every",
+    "eval.best_metric": "--best-metric", "eval.features": "--eval-features", "train.logger": "--logger",
+    "train.precision": "--precision", "train.compile": "--compile", "train.cuda_graphs": "--cuda-graphs",
+}  # fmt: skip
+
 
 def parse_override(item: str) -> tuple[str, str]:
     """`key=value` text as (key, value)."""

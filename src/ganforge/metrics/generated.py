@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..config_overrides import apply_overrides
+from ..config_overrides import FLAG_OF, apply_overrides
 from ..data import build_dataset, build_pairs, held_out_pairs
 from ..errors import UserError
 from .distribution import compare
@@ -50,9 +50,6 @@ def data_key(cfg: Config, what: str) -> str:
 def _subset(n: int, limit: int, seed: int) -> list[int]:
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[:limit].tolist()
-
-
-DATA_FLAG = {"data.name": "--data"}
 
 
 class Evaluator:
@@ -176,7 +173,7 @@ class Evaluator:
         return evaluate_pairs(g, held_out, self._mean_target, extractor=extractor)
 
     def _eval_config(self) -> Config:
-        return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None, DATA_FLAG)
+        return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None, FLAG_OF)
 
     def held_out(self, *splits: str):
         """The held-out pairs: of `split`, or of the first of `splits` the data have (which becomes `split`)."""
@@ -187,7 +184,7 @@ class Evaluator:
     def scores_training_pairs(self) -> bool:
         """Whether the held-out pairs are the run's training pairs: its data folder has no split folders."""
         separate = self.data_name or self.cfg.data.val_name
-        return not separate and getattr(self.held_out(), "unsplit", False)
+        return not separate and self.held_out().unsplit
 
     def flat(self, result: dict) -> dict[str, float]:
         """The headline numbers of a result, for a metrics line: the model's row of a paired result."""
