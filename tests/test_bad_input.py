@@ -169,13 +169,18 @@ def test_sizes_and_channels_a_family_or_data_set_cannot_take_are_refused_before_
     assert not (tmp_path / "r").exists()
 
 
-def test_a_run_config_edited_after_training_is_named_not_a_traceback(capsys, tmp_path):
-    import json
-
-    run = tmp_path / "run"
+def _tiny_dcgan_run(capsys, run):
+    """A 2-step DCGAN run at 32x32, width 8, trained through the command line."""
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--image-size", "32", "--steps", "2",
                            "--batch-size", "8", "--quiet", "--set", "model.width=8", "--out", run)  # fmt: skip
     assert code == 0, err
+    return run
+
+
+def test_a_run_config_edited_after_training_is_named_not_a_traceback(capsys, tmp_path):
+    import json
+
+    run = _tiny_dcgan_run(capsys, tmp_path / "run")
     config = json.loads((run / "config.json").read_text())
     config["model"]["width"] = 16
     (run / "config.json").write_text(json.dumps(config))
@@ -204,10 +209,7 @@ def test_the_catalogue_of_bad_inputs_ends_each_in_one_line_or_works(tmp_path):
 
 
 def test_resume_flags_are_named_in_their_errors(capsys, tmp_path):
-    run = tmp_path / "run"
-    code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--image-size", "32", "--steps", "2",
-                           "--batch-size", "8", "--quiet", "--set", "model.width=8", "--out", run)  # fmt: skip
-    assert code == 0, err
+    run = _tiny_dcgan_run(capsys, tmp_path / "run")
     code, _, err = run_cli(capsys, "train", "--resume", run, "--steps", "4", "--stop-on", "boredom")
     assert_one_line_error(code, err, "health.stop_on in --stop-on", "boredom")
 

@@ -1,29 +1,18 @@
 """The data.bad_images policy: every kind of bad or unusual file in a folder is converted, left out and
 counted (skip), or stops the run in one line that names it (strict)."""
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from benchmarks.bad_inputs import png_claiming
 from PIL import Image
 
 from ganforge.data.folder import ImageFolder
 from ganforge.data.paired import PairedFolder
 from ganforge.errors import UserError
 from tests.test_cli import assert_one_line_error, run_cli
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height (a decompression bomb's header) and holds no pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
 def _noise(size=(24, 24), mode="RGB", seed=0) -> Image.Image:
@@ -50,7 +39,7 @@ def mixed(tmp_path) -> tuple[Path, set[str], set[str]]:
     (folder / "empty.png").write_bytes(b"")
     (folder / "text.jpg").write_text("not an image")
     Image.new("RGB", (1, 1)).save(folder / "dot.png")
-    (folder / "bomb.png").write_bytes(_png_claiming(20_000, 20_000))
+    (folder / "bomb.png").write_bytes(png_claiming(20_000, 20_000))
     (folder / "notes.txt").write_text("not listed: no image extension")
     return folder, usable, {"empty.png", "text.jpg", "dot.png", "bomb.png"}
 
