@@ -39,6 +39,7 @@ DCGAN = ["train", "dcgan", "--data", "digits", "--image-size", "32", "--steps", 
 
 def png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height (a decompression bomb's header) and holds no pixels."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
