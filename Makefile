@@ -6,11 +6,17 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint format bench clean
 
-$(STAMP): pyproject.toml
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu takes PyTorch's CPU wheel where pip would choose a CUDA build.
+TORCH_INDEX ?=
+
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]" || { \
+	  echo "make: the versions pinned in constraints.txt do not install with this Python; installing the newest" \
+	       "ones instead (the values the tests measure may then differ)" >&2; \
+	  $(PY) -m pip install -q -e ".[dev]"; }
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -33,6 +33,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ganforge.train.run_folder import RunLock
+
+try:
+    from benchmarks.bad_inputs_runs import run_cases
+except ImportError:  # run as a script: python benchmarks/bad_inputs.py
+    from bad_inputs_runs import run_cases
+
 TINY = ["--set", "model.width=8", "--set", "train.log_every=1", "--quiet"]
 DCGAN = ["train", "dcgan", "--data", "digits", "--image-size", "32", "--steps", "1", "--batch-size", "4", *TINY]
 
@@ -108,8 +115,9 @@ ACCEPTED_FOLDERS = {"cmyk", "sixteen_bit", "palette_transparent", "rgba", "grey"
                     "non_image_file", "upper_ext", "webp", "bmp", "gif_animated", "symlink_loop"}  # fmt: skip
 
 
-def cases(root: Path, folders: dict[str, str], runs: dict[str, str]) -> list[tuple[str, list[str], str, str]]:
-    """(name, argv, expected: refuse or accept, the run whose files must not change or '')."""
+def cases(root: Path, folders: dict[str, str], runs: dict[str, str]) -> list[tuple]:
+    """(name, argv, expected: refuse or accept, the run whose files must not change or '', and optionally a
+    folder another process holds locked)."""
     out: list[tuple[str, list[str], str, str]] = []
     base = [*DCGAN, "--out", str(root / "new")]
     bad_values = {
@@ -206,7 +214,7 @@ def cases(root: Path, folders: dict[str, str], runs: dict[str, str]) -> list[tup
          "refuse", run),
         ("evaluate a malicious pickle", ["evaluate", run, "--checkpoint", str(root / "evil.pt")], "refuse", run),
     ]  # fmt: skip
-    return out
+    return out + run_cases(root, runs, folders, DCGAN, png_claiming(12_000, 12_000))
 
 
 class Evil:
@@ -277,9 +285,10 @@ def sweep(root: Path, verbose: bool = False) -> dict:
             p2p = ["train", "pix2pix", "--data", str(pairs), "--image-size", "32", "--steps", "1", *TINY]
             assert cli([*p2p, "--out", runs["pix2pix"]]) == 0
         results = []
-        for name, argv, expect, guarded in cases(root, folders, runs):
+        for name, argv, expect, guarded, *held in cases(root, folders, runs):
             before = digest(guarded)
-            code, err, escaped = run_case(argv)
+            with RunLock(held[0]) if held else contextlib.nullcontext():  # another process's claim on it
+                code, err, escaped = run_case(argv)
             changed = bool(guarded) and expect == "refuse" and digest(guarded) != before
             end = ending(expect, code, err, escaped, changed)
             shown = escaped or next((ln for ln in err.splitlines() if ": error: " in ln), err.strip()[-200:])

@@ -48,9 +48,9 @@ def test_a_longer_run_scores_clearly_better(capsys, digits_run, short_run):
     assert short["classes"]["coverage"] <= view["coverage"] - 5  # a 100-step generator makes a blob or two
 
 
-def test_evaluation_is_repeatable_and_reuses_the_saved_extractor(capsys, digits_run):
-    first = json.loads(evaluate(capsys, digits_run, "--json", "--out", digits_run / "again.json"))
-    assert first == json.loads(evaluate(capsys, digits_run, "--json", "--out", digits_run / "again.json"))
+def test_evaluation_is_repeatable_and_reuses_the_saved_extractor(capsys, digits_run, tmp_path):
+    first = json.loads(evaluate(capsys, digits_run, "--json", "--out", tmp_path / "again.json"))
+    assert first == json.loads(evaluate(capsys, digits_run, "--json", "--out", tmp_path / "again.json"))
     saved = torch.load(digits_run / "features" / "own.pt", weights_only=True)
     assert saved["data"].startswith("digits|28|1")
 

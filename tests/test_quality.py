@@ -16,8 +16,10 @@ def untrained_quality(classifier, *overrides):
 
 def assert_fails_every_criterion(q):
     """The untrained generator makes near-constant blobs that the classifier reads as one digit (often
-    confidently): it must fail coverage, balance and closeness to real digits, each on its own."""
-    assert q["coverage"] <= 2 and q["entropy"] < 0.3 and q["distance"] > 30, q
+    confidently): it must fail coverage, balance and closeness to real digits, each on its own. Two digits
+    in equal numbers give an entropy of log 2 / log 10 = 0.301, so the bound allows two with room; a
+    trained run scores 0.85 or more."""
+    assert q["coverage"] <= 2 and q["entropy"] < 0.4 and q["distance"] > 30, q
 
 
 def test_classifier_reads_real_digits(digit_classifier):

@@ -10,7 +10,7 @@ g.to_pil(images)[0].save("digit.png")
 from __future__ import annotations
 
 import contextlib
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,19 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .config import Config, load_config
+from .config import Config, check_seed, load_config
 from .config_overrides import FLAG_OF, apply_overrides, parse_override
 from .data.images import to_pil
 from .errors import UserError
+from .files import append_lines, check_free_space
 from .models import InferenceContract, build_models, inference_contract
-from .outputs import check_run_folder
-from .train.checkpoint import RunLock, load_checkpoint, load_weights
+from .outputs import MIN_FREE_BYTES
+from .train.checkpoint import load_checkpoint, load_weights
 from .train.distributed import broadcast_object, leave
-from .train.loop import Trainer
+from .train.loop import Trainer, save_config
+from .train.rollback import chosen_checkpoint, roll_back
 from .train.run_dir import Run, open_run
+from .train.run_folder import NewRun, RunLock, default_run_name
 from .train.runtime import Runtime, resolve_device
 from .train.tasks import UnconditionalTask
 
@@ -56,16 +59,17 @@ def resolve_config(
     if steps is not None and epochs is not None:
         raise UserError("give --steps or --epochs, not both")
     cfg = load_config(config)
+    from_file: dict[str, Any] = {}
+    file_origins: dict[str, str] = {}
     if model_configs is not None:
-        from .seed002 import load_seed002
+        from .seed002 import seed002_settings
 
         if cfg.model.family != "unet":
             raise UserError(
                 f"--model-configs is seed 002's file for the unet family; this config's family is "
                 f"{cfg.model.family}: drop --model-configs or start from unet-restore"
             )
-
-        cfg = load_seed002(None, model_configs, base=cfg)
+        from_file, file_origins = seed002_settings(cfg, None, model_configs)
     flags: dict[str, Any] = {
         "data.name": str(data) if data is not None else None,
         "data.image_size": image_size,
@@ -79,6 +83,7 @@ def resolve_config(
     }
     items: dict[str, Any] = {k: v for k, v in {**flags, **(settings or {})}.items() if v is not None}
     origins = {key: FLAG_OF.get(key, "--set") for key in items}
+    items, origins = {**from_file, **items}, {**file_origins, **origins}  # the command line's win
     given = dict(parse_override(o) for o in overrides) if isinstance(overrides, list) else dict(overrides or {})
     items.update(given)
     for key in given:
@@ -93,13 +98,15 @@ def train(
     resume: str | Path | None = None,
     quiet: bool = False,
     command: str | None = None,
+    checkpoint: str | None = None,
     **options: Any,
 ) -> Run:
     """Train a GAN and return its run; `options` are those of `resolve_config`.
 
-    With `resume=RUN_DIR` the run goes on from its latest checkpoint with its own config; `steps` or
-    `epochs` may raise the total, and `stop_on` set the health events that stop it. `command`, the
-    command line that asked for the run, is added to RUN_DIR/command.txt (default: the Python call).
+    With `resume=RUN_DIR` the run goes on from its newest whole checkpoint with its own config (or, with
+    `checkpoint`, rolls back to that one: train/rollback.py); `steps` or `epochs` may raise the total, and
+    `stop_on` set the health events that stop it. `command`, the command line that asked for the run, is
+    added to RUN_DIR/command.txt (default: the Python call).
     """
     if command is None:
         given = {"out": out, "resume": resume, **options}
@@ -107,28 +114,64 @@ def train(
         args = ([repr(config)] if resume is None else []) + [f"{k}={v!r}" for k, v in shown.items()]
         command = f"ganforge.train({', '.join(args)})"
     if resume is not None:
-        run_dir, cfg = open_run(resume)
-        steps, epochs, stop_on = options.get("steps"), options.get("epochs"), options.get("stop_on")
-        if steps is not None:
-            cfg = apply_overrides(cfg, {"train.steps": steps, "train.epochs": 0}, FLAG_OF)
-        if epochs is not None:
-            cfg = apply_overrides(cfg, {"train.epochs": epochs}, FLAG_OF)
-        if stop_on is not None:
-            cfg = apply_overrides(cfg, {"health.stop_on": stop_on}, FLAG_OF)
-        runtime = _join(cfg)
-        with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
-            trainer = Trainer(cfg, run_dir, resume=True, quiet=quiet, runtime=runtime)  # a refusal changes nothing
-            if runtime.is_main:
-                cfg.save(run_dir / "config.json")
-            return _fit(trainer, command)
+        return _resume(Path(resume), options, quiet, command, checkpoint)
+    if checkpoint is not None:
+        raise UserError("--checkpoint chooses where a resumed run goes on from; give it with --resume RUN_DIR")
     cfg = absolute_data_paths(resolve_config(config, **options))
     runtime = _join(cfg)
-    run_dir = broadcast_object(Path(out) if out is not None else default_run_dir(cfg))
-    if runtime.is_main:
-        check_run_folder(run_dir)
-    trainer = Trainer(cfg, run_dir, quiet=quiet, runtime=runtime)
-    with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
+    claim = NewRun(Path(out) if out is not None else None, default_run_name(cfg.preset or cfg.model.family))
+    run_dir = _on_main(runtime, claim.__enter__)  # created, locked, checked empty: before anything is written
+    try:
+        trainer = Trainer(cfg, run_dir, quiet=quiet, runtime=runtime)
+    except BaseException:
+        if runtime.is_main:
+            claim.abandon()  # a run that failed to start leaves no folder of its own behind
+        raise
+    try:
         return _fit(trainer, command)
+    finally:
+        claim.__exit__(None, None, None)  # the lock is released however the run ends
+
+
+def _resume(run_dir: Path, options: dict[str, Any], quiet: bool, command: str, checkpoint: str | None) -> Run:
+    """Go on with a run from its newest whole checkpoint, or roll back to `checkpoint`."""
+    run_dir, cfg = open_run(run_dir)
+    steps, epochs, stop_on = options.get("steps"), options.get("epochs"), options.get("stop_on")
+    if steps is not None:
+        cfg = apply_overrides(cfg, {"train.steps": steps, "train.epochs": 0}, FLAG_OF)
+    if epochs is not None:
+        cfg = apply_overrides(cfg, {"train.epochs": epochs}, FLAG_OF)
+    if stop_on is not None:
+        cfg = apply_overrides(cfg, {"health.stop_on": stop_on}, FLAG_OF)
+    runtime = _join(cfg)
+    if runtime.is_main:
+        check_free_space(run_dir, MIN_FREE_BYTES, f"resuming {run_dir}")
+    with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
+        start = None
+        if checkpoint is not None:
+            chosen = chosen_checkpoint(run_dir, checkpoint)
+            start = (chosen, load_checkpoint(chosen), [])
+        trainer = Trainer(cfg, run_dir, resume=True, quiet=quiet, runtime=runtime, start=start)
+        if start is not None and runtime.is_main:  # the networks fit: only now is anything moved
+            note = roll_back(run_dir, start[0], start[1]["step"])
+            trainer.start_notes += [note] if note else []
+        if runtime.is_main:
+            save_config(cfg, run_dir)
+        return _fit(trainer, command)
+
+
+def _on_main(runtime: Runtime, action: Any) -> Any:
+    """`action()` on the main process, its result on every process; an error there is raised on all."""
+    result, error = None, None
+    if runtime.is_main:
+        try:
+            result = action()
+        except UserError as e:
+            error = str(e)
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise UserError(error)
+    return result
 
 
 def absolute_data_paths(cfg: Config) -> Config:
@@ -153,16 +196,22 @@ def _join(cfg: Config) -> Runtime:
 def _fit(trainer: Trainer, command: str) -> Run:
     try:
         if trainer.world.is_main:
-            with (trainer.run_dir / "command.txt").open("a") as f:
-                f.write(command + "\n")
+            path = trainer.run_dir / "command.txt"
+            trainer.monitor.attempt(path, lambda: append_lines(path, [command + "\n"]))
         return trainer.fit()
     finally:
         if trainer.world.size > 1:
             leave()
 
 
-def default_run_dir(cfg: Config) -> Path:
-    return Path("runs") / f"{cfg.preset or cfg.model.family}-{time.strftime('%Y%m%d-%H%M%S')}"
+NOISE_BLOCK = 256
+MAX_SAMPLE = 100_000  # images `sample` holds at once; `batches` streams any number
+
+
+def _count(value: Any, name: str, at_least: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < at_least:
+        rule = "a positive integer" if at_least == 1 else f"an integer of at least {at_least}"
+        raise UserError(f"{name} must be {rule}, got {value!r}")
 
 
 class Generator:
@@ -183,21 +232,47 @@ class Generator:
         self.net, self.config, self.device, self.step = net.to(device), config, device, step
         self.contract = contract if contract is not None else inference_contract(config)
 
+    def sample(self, n: int, seed: int | None = None, batch_size: int = NOISE_BLOCK) -> torch.Tensor:
+        """`n` images (n, C, H, W) in [-1, 1] on the CPU, all in memory (`batches` streams them); the same
+        seed gives the same images, and the first k of n are those of `sample(k, seed)`."""
+        if isinstance(n, int) and not isinstance(n, bool) and n > MAX_SAMPLE:
+            raise UserError(
+                f"sample(n={n}) holds every image in memory; use batches(n) to stream more than {MAX_SAMPLE}"
+            )
+        parts = list(self.batches(n, seed, batch_size))
+        return torch.cat(parts) if parts else torch.empty(0)
+
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
-        """`n` images (n, C, H, W) in [-1, 1] on the CPU; the same seed gives the same images."""
+    def batches(self, n: int, seed: int | None = None, batch_size: int = NOISE_BLOCK) -> Iterator[torch.Tensor]:
+        """The images of `sample(n, seed)` a batch at a time, in bounded memory whatever `n`: noise is drawn
+        in blocks of NOISE_BLOCK vectors from the seed's stream, so image i does not depend on `n`."""
+        _count(n, "n", at_least=0)
+        _count(batch_size, "batch_size")
+        if seed is not None:
+            check_seed(seed, "seed")
         if self.config.task != "unconditional":
             raise UserError("this run translates images; use translate(images) or ganforge translate")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = UnconditionalTask.noise(self.config, n, gen)
-        return self.contract.run(self.net, z, batch_size, seed=seed or 0).cpu()
+        left = n
+        while left > 0:
+            z = UnconditionalTask.noise(self.config, NOISE_BLOCK, gen)[:left]
+            left -= len(z)
+            yield self.contract.run(self.net, z, batch_size, seed=seed or 0).cpu()
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, batch_size: int = 16, seed: int = 0) -> torch.Tensor:
         """Outputs in [-1, 1] on the CPU for input images (N, C, H, W) in [-1, 1]."""
         if self.config.task != "paired":
             raise UserError("this run generates from noise; use sample(n) or ganforge sample")
-        return self.contract.run(self.net, images, batch_size, seed=seed).cpu()
+        _count(batch_size, "batch_size")
+        check_seed(seed, "seed")
+        c = self.config.data.in_channels
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != c:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise UserError(f"translate(images) takes a tensor (N, {c}, H, W) in [-1, 1]; got {shape}")
+        if not images.is_floating_point():
+            raise UserError(f"translate(images) takes floating-point images in [-1, 1]; got {images.dtype}")
+        return self.contract.run(self.net, images.float(), batch_size, seed=seed).cpu()
 
     @staticmethod
     def to_pil(images: torch.Tensor) -> list[Image.Image]:
@@ -207,6 +282,8 @@ class Generator:
 def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Generator:
     """The generator of a run with its family's contract: its latest checkpoint, or the one named (a
     file, or a name in its checkpoints/ folder such as `best` or `step_0001000`)."""
+    if not isinstance(run_dir, (str, Path)) or not isinstance(device, str):
+        raise UserError(f"load(run_dir, device) takes a folder path and a device name; got {run_dir!r}, {device!r}")
     path, cfg = open_run(run_dir)
     dev = resolve_device(device)
     contract = inference_contract(cfg)

@@ -71,7 +71,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="replay each step as one CUDA graph (train.cuda_graphs)",
     )
     p.add_argument("--logger", help="files (default) or tensorboard: also write RUN_DIR/tensorboard/ (train.logger)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest whole checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        metavar="NAME",
+        help="with --resume: roll back to this checkpoint of the run (step_N, best); what came after it is moved "
+        "to RUN_DIR/rolled_back/",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
 
 
@@ -97,7 +103,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                 f"--resume continues a run with its own config; drop {', '.join(ignored)} "
                 "(only --steps/--epochs and --stop-on may change)"
             )
-        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, stop_on=a.stop_on, quiet=a.quiet, command=command)
+        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, stop_on=a.stop_on, quiet=a.quiet, command=command,
+                    checkpoint=a.checkpoint)  # fmt: skip
     else:
         run = train(
             a.config or "dcgan-mnist",
@@ -116,6 +123,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             settings=flags,
             quiet=a.quiet,
             command=command,
+            checkpoint=a.checkpoint,
         )
     print(f"samples:    {run.latest_grid()}")
     print(f"loss plot:  {run.loss_plot}")
@@ -124,38 +132,24 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from .api import load
-    from .report.grid import save_grid
+    from .sampling import write_samples
 
-    if a.n <= 0:
-        raise UserError(f"--n must be positive, got {a.n}")
-    from .outputs import check_folder, check_image_file, check_outputs, run_files
-
-    out = Path(a.out)
-    check_folder(out, "--out")
-    if a.grid:
-        check_image_file(Path(a.grid), "--grid")
-    dests = [(out / f"sample_{i:05d}.png", Path(f"sample {i}")) for i in range(a.n)]
-    if a.grid:
-        dests.append((Path(a.grid), Path("the grid")))
-    check_outputs(dests, run_files(Path(a.run_dir)), "--out/--grid")
-    g = load(a.run_dir, device=a.device, checkpoint=a.checkpoint)
-    images = g.sample(a.n, seed=a.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    for (dest, _), img in zip(dests, g.to_pil(images), strict=False):
-        img.save(dest)
-    print(f"wrote {a.n} images to {out}")
-    if a.grid:
-        nrow = max(1, round(a.n**0.5))
-        print(f"grid: {save_grid(images, Path(a.grid), nrow)}")
+    grid = write_samples(a.run_dir, a.n, Path(a.out), Path(a.grid) if a.grid else None, a.seed, a.device, a.checkpoint)
+    print(f"wrote {a.n} images to {a.out}")
+    if grid is not None:
+        print(f"grid: {grid}")
     return 0
 
 
 def cmd_translate(a: argparse.Namespace) -> int:
     from .api import load
     from .evaluate import translate_files
+    from .outputs import check_folder
+    from .train.run_dir import open_run
 
-    g = load(a.run_dir, device=a.device, checkpoint=a.checkpoint)
+    run_dir, _ = open_run(a.run_dir)
+    check_folder(Path(a.output), "--output", run_dir)
+    g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
     n = translate_files(g, Path(a.input), Path(a.output), mode=a.fit, side_by_side=a.side_by_side)
     print(f"wrote {n} images to {a.output}")
     return 0
@@ -163,10 +157,11 @@ def cmd_translate(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from .export import export_generator
-    from .outputs import check_outputs, run_files
+    from .outputs import check_output_file, check_outputs, run_files
     from .train.run_dir import open_run
 
     run_dir, _ = open_run(a.run_dir)
+    check_output_file(Path(a.out), "--out", run_dir)
     check_outputs([(Path(a.out), Path("the exported generator"))], run_files(run_dir), "--out")
     out, shape = export_generator(run_dir, a.format, Path(a.out), a.batch, a.ema, a.checkpoint)
     print(f"wrote {out} ({a.format}; example input shape {list(shape)}, batch {a.batch})")
@@ -175,11 +170,12 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .api import load
+    from .config import MAX_EVAL_IMAGES
     from .data.paired import MissingSplit
     from .evaluate import format_table, save_results
     from .jsonio import dumps
     from .metrics.generated import Evaluator
-    from .outputs import check_outputs, run_files
+    from .outputs import check_output_file, check_outputs, run_files
     from .train.evaluation import TRAINING_PAIRS
     from .train.run_dir import open_run
 
@@ -187,14 +183,18 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     paired = cfg.task == "paired"
     if not paired and (a.data or a.split):
         raise UserError("--data and --split choose held-out pairs of image-to-image runs; drop them for this run")
-    if a.images is not None and a.images < 1:
-        raise UserError(f"--images must be positive, got {a.images}")
+    if a.images is not None and not 1 <= a.images <= MAX_EVAL_IMAGES:
+        raise UserError(
+            f"--images must be from 1 to {MAX_EVAL_IMAGES:,} (the images are scored in batches), got {a.images}"
+        )
     features, split = a.features or "own", a.split or "test"
     name = (f"{split}" + ("" if features == "own" else f"_{features}")) if paired else features
     if a.checkpoint and Path(a.checkpoint).stem != "latest":
         name += f"_{Path(a.checkpoint).stem}"
-    out = Path(a.out) if a.out else run_dir / f"eval_{name}.json"
-    check_outputs([(out, Path("the results"))], run_files(run_dir), "--out")
+    default = run_dir / f"eval_{name}.json"
+    out = Path(a.out) if a.out else default
+    check_output_file(out, "--out", run_dir, default)  # before the work, not after it
+    check_outputs([(out, Path("the results"))], run_files(run_dir) if out != default else [], "--out")
     g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
     images = a.images or (10**9 if paired else 5000)
     evaluator = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)
@@ -213,15 +213,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .outputs import check_folder, check_outputs, run_files
+    from .outputs import check_output_file, check_outputs, run_files
     from .report.html import write_report
     from .train.run_dir import open_run
 
     run_dir, _ = open_run(a.run_dir)
-    out = Path(a.out) if a.out else run_dir / "report.html"
-    check_folder(out.parent, "--out")
+    default = run_dir / "report.html"
+    out = Path(a.out) if a.out else default
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}")
+    check_output_file(out, "--out", run_dir, default)
     check_outputs([(out, Path("the report"))], run_files(run_dir), "--out")
     print(f"report: {write_report(run_dir, out)}")
     return 0

@@ -15,40 +15,49 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 import types
 import typing
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .config_choices import (
     bad_image_policies,
+    degradation_error,
+    diffaugment_error,
     directions,
     extractor_names,
     family_names,
     gan_loss_names,
     metric_names,
     optimizer_names,
+    stop_on_error,
+)
+from .config_rules import (  # noqa: F401  (check_field, check_seed, SEED_LIMIT: part of this module's face)
+    SEED_LIMIT,
+    VERSION,
+    check_field,
+    check_seed,
+    device_error,
+    option,
+    version_error,
 )
 from .errors import UserError
+from .jsonio import loads
 from .presets import preset_dict, preset_names, preset_summary  # noqa: F401  (part of this module's face)
 
-VERSION = 2
+
+def _paired(cfg: Config) -> bool:
+    return cfg.task == "paired"
 
 
-def option(
-    default: Any,
-    *,
-    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
-    positive: bool = False,
-    at_least: float | None = None,
-    below: float | None = None,
-):
-    """A config field with its rules: `choices` (values, or a function giving a registry's names),
-    `positive`, a range [`at_least`, `below`)."""
-    return field(default=default, metadata={"choices": choices, "positive": positive, "range": (at_least, below)})
+def _unconditional(cfg: Config) -> bool:
+    return cfg.task == "unconditional"
+
+
+FOR_PAIRS = (_paired, "image-to-image runs")
+EVALUATING = (lambda c: c.eval.every > 0, "eval.every > 0")
+MAX_EVAL_IMAGES = 50_000  # FID-50k, the most papers use; the images are scored in batches
 
 
 @dataclass
@@ -64,18 +73,27 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "digits"  # built-in data set name or a folder path (paired: shapes, facades or a folder)
-    image_size: int = option(64, positive=True)
-    channels: int = 3  # channels of the generated images (1 gray, 3 RGB)
-    in_channels: int = 3  # channels of the input images of paired tasks
-    direction: str = option("auto", choices=directions)  # paired: AtoB, BtoA, or the data set's own (auto)
-    jitter: bool = True  # paired: random resize-crop and mirror of the training pairs
-    degrade: str = ""  # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
-    val_name: str = ""  # held-out data for sample grids and evaluate (default: the val split of `name`)
-    diffaugment: str = ""  # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
-    num_workers: int = -1  # data loading processes; -1 chooses (0 for in-memory data sets)
+    # built-in data set name or a folder path (paired: shapes, facades or a folder)
+    name: str = option("digits", check=lambda v: None if v.strip() else "empty: name a data set or a folder")
+    image_size: int = option(64, positive=True)  # each family gives its largest (models/layers.py)
+    channels: int = option(3, choices=(1, 3))  # channels of the generated images (1 gray, 3 RGB)
+    in_channels: int = option(3, choices=(1, 3), used=FOR_PAIRS)  # channels of the input images of paired tasks
+    # paired: AtoB, BtoA, or the data set's own (auto)
+    direction: str = option("auto", choices=directions, used=FOR_PAIRS)
+    jitter: bool = option(True, used=FOR_PAIRS)  # paired: random resize-crop and mirror of the training pairs
+    # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
+    degrade: str = option("", check=degradation_error)
+    # held-out data for sample grids and evaluate (default: the val split of `name`)
+    val_name: str = option(
+        "", check=lambda v: "blank: name a folder or leave it empty" if v and not v.strip() else None, used=FOR_PAIRS
+    )
+    # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
+    diffaugment: str = option("", check=diffaugment_error)
+    num_workers: int = option(-1, at_least=-1, at_most=256)  # data loading processes; -1 chooses
     # a folder's unreadable or too small files: left out and counted (skip), or the run stops (strict)
     bad_images: str = option("skip", choices=bad_image_policies)  # (data/screening.py)
+    # a folder's images with more pixels are unusable (a decompression bomb); 0: auto (data/screening.py)
+    max_pixels: int = option(0, at_least=0, at_most=2**31)
 
 
 @dataclass
@@ -103,32 +121,40 @@ class LossConfig:
         0.0, at_least=0
     )  # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
     r2: float = option(0.0, at_least=0)  # gamma of the R2 penalty, the same on fakes
-    reg_every: int = option(1, positive=True)  # R1/R2 every this many steps, as a lazy phase (StyleGAN2: 16)
+    reg_every: int = option(1, positive=True, at_most=10_000)  # R1/R2 every this many steps, as a lazy phase
     label_smoothing: float = option(0.0, at_least=0, below=1)  # one-sided: reals' target 1 - s (bce, lsgan)
     instance_noise: float = option(
         0.0, at_least=0
     )  # std of Gaussian noise on D's inputs (of the [-1, 1] range), falling to 0
-    instance_noise_steps: int = 0  # steps over which it falls linearly to 0; 0 = the whole run
+    # steps over which it falls linearly to 0; 0 = the whole run
+    instance_noise_steps: int = option(
+        0, at_least=0, used=(lambda c: c.loss.instance_noise > 0, "loss.instance_noise > 0")
+    )
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 1500  # total generator steps; used when epochs is 0
-    epochs: int = 0  # if > 0, train this many passes over the data instead of `steps`
-    batch_size: int = option(32, positive=True)  # the global batch, shared among torchrun's processes
-    d_steps: int = 0  # discriminator steps per generator step, each on a fresh batch; 0: the loss's (wgan-gp 5, else 1)
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    steps: int = option(1500, at_least=0, at_most=10**9)  # total generator steps; used when epochs is 0
+    epochs: int = option(0, at_least=0, at_most=10**6)  # if > 0, this many passes over the data instead of steps
+    batch_size: int = option(32, positive=True, at_most=65536)  # the global batch, shared among torchrun's processes
+    # discriminator steps per generator step, each on a fresh batch; 0: the loss's (wgan-gp 5, else 1)
+    d_steps: int = option(0, at_least=0, at_most=100)
+    seed: int = option(0, at_least=0, below=SEED_LIMIT)
+    device: str = option("auto", check=device_error)  # auto | cpu | cuda | cuda:N
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     log_every: int = option(10, positive=True)  # steps between metric lines
     sample_every: int = option(250, positive=True)  # steps between sample grids
     checkpoint_every: int = option(500, positive=True)  # steps between kept checkpoints (and latest.pt)
-    grid_size: int = option(8, positive=True)  # the sample grid is grid_size x grid_size images
-    ema: float = 0.0  # half-life of G's moving average, in images (StyleGAN2-ADA: 10,000); 0 = off
-    ema_rampup: float = 0.05  # early on the half-life is at most this fraction of the images seen; 0 = none
-    replay_size: int = 0  # experience replay: fakes kept from earlier steps; 0 = off
-    replay_prob: float = 0.5  # the chance that a fake shown to D is swapped for a kept one
+    grid_size: int = option(8, positive=True, at_most=32)  # the sample grid is grid_size x grid_size images
+    ema: float = option(0.0, at_least=0)  # half-life of G's moving average, in images (StyleGAN2-ADA: 10,000); 0 = off
+    # early on the half-life is at most this fraction of the images seen; 0 = none
+    ema_rampup: float = option(0.05, at_least=0, at_most=1, used=(lambda c: c.train.ema > 0, "train.ema > 0"))
+    replay_size: int = option(0, at_least=0, at_most=100_000)  # experience replay: fakes kept from earlier steps
+    # the chance that a fake shown to D is swapped for a kept one
+    replay_prob: float = option(
+        0.5, at_least=0, at_most=1, used=(lambda c: c.train.replay_size > 0, "train.replay_size > 0")
+    )
     # autocast; auto: bf16 in a CUDA graph, else fp32 (train/runtime.py says why)
     precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))
     channels_last: str = option("auto", choices=("auto", "on", "off"))  # NHWC convs; auto: on CUDA in bf16/fp16
@@ -136,6 +162,8 @@ class TrainConfig:
     cuda_graphs: bool = False  # the whole step as one CUDA graph, replayed (train/graphs.py)
     sync_batchnorm: bool = False  # with several processes (torchrun): BatchNorm over the global batch
     dist_backend: str = option("auto", choices=("auto", "nccl", "gloo"))  # torchrun runs; auto: nccl on CUDA
+    # seconds a process waits for the others at a collective before the run fails (torchrun runs)
+    dist_timeout: float = option(600.0, positive=True, at_most=86_400)
     logger: str = option("files", choices=("files", "tensorboard"))  # tensorboard: also RUN_DIR/tensorboard/
 
 
@@ -143,27 +171,34 @@ class TrainConfig:
 class HealthConfig:
     """Training health (train/health.py): the thresholds of its events, and which events stop a run."""
 
-    stop_on: str = ""  # events that stop training, comma-separated (nonfinite always stops)
+    stop_on: str = option("", check=stop_on_error)  # events that stop training, comma-separated (nonfinite always)
     window: int = option(200, positive=True)  # steps over which a condition must hold
-    warmup: int = 500  # steps before d_wins, g_wins, recon_stalled, grad_vanishing, mode_collapse are judged
-    d_wins_below: float = 0.15  # D's loss below this fraction of its chance level (0.10 for bce), G's climbing
-    g_wins_below: float = 0.15  # G's adversarial loss below this fraction of the chance level, D's climbing
-    recon_stall: float = 0.005  # the reconstruction loss fell by less than this fraction over a window
-    grad_vanishing_below: float = 1e-5  # G's gradient norm below this for the window
-    grad_exploding_above: float = 1e3  # a gradient norm above this
-    collapse_below: float = 0.5  # diversity (metrics/diversity.py) below this at the last `collapse_checks`
+    warmup: int = option(500, at_least=0)  # steps before d_wins, g_wins, ... mode_collapse are judged
+    # D's loss below this fraction of its chance level (0.10 for bce), G's climbing
+    d_wins_below: float = option(0.15, at_least=0, at_most=1)
+    # G's adversarial loss below this fraction of the chance level, D's climbing
+    g_wins_below: float = option(0.15, at_least=0, at_most=1)
+    # the reconstruction loss fell by less than this fraction over a window
+    recon_stall: float = option(0.005, at_least=0, at_most=1)
+    grad_vanishing_below: float = option(1e-5, at_least=0)  # G's gradient norm below this for the window
+    grad_exploding_above: float = option(1e3, positive=True)  # a gradient norm above this
+    # diversity (metrics/diversity.py) below this at the last `collapse_checks`
+    collapse_below: float = option(0.5, at_least=0, at_most=1)
     collapse_checks: int = option(2, positive=True)  # sample steps in a row
-    diversity_samples: int = 500  # generated images scored at each sample step; 0 = no diversity measure
+    # generated images scored at each sample step; 0 = no diversity measure
+    diversity_samples: int = option(500, at_least=0, at_most=100_000, used=(_unconditional, "noise-to-image runs"))
 
 
 @dataclass
 class EvalConfig:
     """Evaluation during training (train/evaluation.py): metrics every `every` steps, best.pt kept."""
 
-    every: int = 0  # steps between evaluations; 0 = none during training
-    features: str = option("own", choices=extractor_names)  # own (trained on the run's data) or inception
-    images: int = option(1000, positive=True)  # generated images (or held-out pairs) per evaluation
-    best_metric: str = option("fid", choices=metric_names)  # checkpoints/best.pt is the best by this
+    every: int = option(0, at_least=0)  # steps between evaluations; 0 = none during training
+    # own (trained on the run's data) or inception
+    features: str = option("own", choices=extractor_names, used=EVALUATING)
+    # generated images (or held-out pairs) per evaluation
+    images: int = option(1000, positive=True, at_most=MAX_EVAL_IMAGES, used=EVALUATING)
+    best_metric: str = option("fid", choices=metric_names, used=EVALUATING)  # checkpoints/best.pt is the best by this
 
 
 DEFAULT_FAMILY = "dcgan"
@@ -175,8 +210,8 @@ def _default_model() -> ModelConfig:
 
 @dataclass
 class Config:
-    version: int = VERSION
-    preset: str = ""
+    version: int = option(VERSION, check=version_error)
+    preset: str = option("", choices=lambda: ["", *preset_names()])
     model: ModelConfig = field(default_factory=_default_model)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -195,7 +230,10 @@ class Config:
         return asdict(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """config.json, written atomically (a full disk or a kill leaves the previous file whole)."""
+        from .files import atomic_write
+
+        atomic_write(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def model_options(family: str) -> ModelConfig:
@@ -220,8 +258,8 @@ def load_config(source: str | Path | dict | Config | None) -> Config:
             what = "is a folder" if path.is_dir() else "does not exist"
             raise UserError(f"config file {path} {what}; give a preset name (ganforge presets) or a .json file")
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = loads(path.read_text(), unique_keys=True)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
             raise UserError(f"cannot read config file {path}: {e}; fix the JSON") from None
         if not isinstance(data, dict):
             raise UserError(f"config file {path} must hold a JSON object of config sections")
@@ -311,40 +349,37 @@ def _check_fields(obj: Any, prefix: str, origin: str) -> None:
             check_field(f, value, key, origin)
 
 
-def check_field(f: dataclasses.Field, value: Any, key: str, origin: str) -> None:
-    """One field's rules: its choices, a finite number, positive, its range."""
-    choices = f.metadata.get("choices")
-    if choices is not None:
-        allowed = list(choices() if callable(choices) else choices)
-        if value not in allowed:
-            raise UserError(f"config key {key!r} in {origin} is {value!r}; choose one of {', '.join(allowed)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UserError(f"config key {key!r} in {origin} must be a finite number, got {value}")
-    if f.metadata.get("positive") and value <= 0:
-        raise UserError(f"config key {key!r} in {origin} must be positive, got {value}")
-    low, high = f.metadata.get("range", (None, None))
-    if (low is not None and value < low) or (high is not None and value >= high):
-        rule = f"at least {low}" if high is None else f"in [{low}, {high})"
-        raise UserError(f"config key {key!r} in {origin} must be {rule}, got {value}")
+def unused_settings(cfg: Config) -> list[str]:
+    """Warnings for keys set to other than their default where this config does not read them."""
+    notes = []
+
+    def walk(obj: Any, default: Any, prefix: str) -> None:
+        for f in fields(obj):
+            value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+            if dataclasses.is_dataclass(value):
+                walk(value, getattr(default, f.name, None) if default is not None else None, f"{key}.")
+            elif f.metadata.get("used") and default is not None and value != getattr(default, f.name, value):
+                reads, when = f.metadata["used"]
+                if not reads(cfg):
+                    notes.append(f"warning: {key}={value!r} is set, but only {when} read it; this run ignores it")
+
+    walk(cfg, _defaults_like(cfg), "")
+    return notes
+
+
+def _defaults_like(cfg: Config) -> Config:
+    """A config of defaults with the same model family (whose section decides the model keys)."""
+    fresh = Config()
+    fresh.model = model_options(cfg.model.family)
+    return fresh
 
 
 def validate(cfg: Config, origin: str) -> None:
     _check_fields(cfg, "", origin)
-    for name in filter(None, (x.strip() for x in cfg.health.stop_on.split(","))):
-        from .train.health import EVENT_KINDS
-
-        if name not in EVENT_KINDS:
-            raise UserError(f"health.stop_on in {origin} names {name!r}; events: {', '.join(EVENT_KINDS)}")
-    if cfg.train.steps < 0 or cfg.train.epochs < 0 or cfg.train.d_steps < 0:
-        raise UserError(f"train.steps, train.epochs and train.d_steps in {origin} must not be negative")
     if cfg.train.steps == 0 and cfg.train.epochs == 0:
         raise UserError(f"train.steps and train.epochs in {origin} are both 0: nothing to train; give either")
     if cfg.data.degrade and cfg.task != "paired":
         raise UserError(f"data.degrade in {origin}: the {cfg.model.family} family generates from noise: drop --degrade")
-    if not cfg.data.name.strip():
-        raise UserError(f"data.name in {origin} is empty; name a data set (digits, mnist, shapes ...) or a folder")
-    if cfg.data.channels not in (1, 3) or cfg.data.in_channels not in (1, 3):
-        raise UserError(f"data.channels and data.in_channels in {origin} must be 1 (gray) or 3 (RGB)")
     if cfg.data.degrade and cfg.data.in_channels != cfg.data.channels:
         raise UserError(
             f"data.in_channels={cfg.data.in_channels} and data.channels={cfg.data.channels} in {origin}: --degrade "

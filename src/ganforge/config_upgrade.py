@@ -22,19 +22,23 @@ def upgrade(data: dict[str, Any], origin: str) -> dict[str, Any]:
     if "version" in data:
         return data
     task = data.pop("task", None)
-    model = data.get("model")
+    model = data.get("model", {})
     if not isinstance(model, dict):
-        return data
+        return data  # the config's own check names the key
     if "family" in model:
         name = model["family"]
-    elif data.get("preset"):
+    elif isinstance(data.get("preset"), str) and data["preset"]:
         name = preset_dict(data["preset"])["model"]["family"]
     else:
         name = DEFAULT_FAMILY
 
     family = FAMILIES.get(name)
     if task is not None and task != family.task:
-        raise UserError(f"task {task!r} in {origin} contradicts model.family={family.name!r}; drop the task key")
+        raise UserError(
+            f"task {task!r} in {origin} contradicts model.family={family.name!r} ({family.task}); drop the task key"
+        )
+    if "model" not in data:
+        return data
     renamed = _V1_RENAMED.get(family.name, {})
     model = {renamed.get(k, k): v for k, v in model.items()}
     if task is not None:

@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .api import Generator
-from .data.images import as_channels, list_images, load_image, to_pil, to_tensor
+from .data.images import as_channels, list_images, load_image, read_size, to_pil, to_tensor
+from .data.screening import check_pixels, pixel_limit
 from .errors import UserError
-from .jsonio import dumps
+from .jsonio import write_json
 from .metrics.distribution import fid
 from .metrics.features import extract
 from .metrics.image import psnr, ssim
@@ -61,6 +62,9 @@ def translate_files(g: Generator, source: Path, output: Path, mode: str = "resiz
     jobs = [((output / path.relative_to(root)).with_suffix(".png"), path) for path in files]
     check_folder(output, "--output")
     check_outputs(jobs, files, "--output")
+    limit = pixel_limit(g.config.data.max_pixels, g.config.data.image_size)
+    for _, path in jobs:  # every input's header before the first output: a bomb is refused, not decoded
+        check_pixels(path, *read_size(path), limit, "translate it at a smaller size first")
     for dest, path in tqdm(jobs, unit="img", disable=len(files) < 2):
         image = to_tensor(load_image(path, g.config.data.in_channels))
         out = translate_image(g, image, mode)
@@ -153,6 +157,4 @@ def _format_unconditional(r: dict) -> str:
 
 
 def save_results(results: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(results, indent=2) + "\n")
-    return path
+    return write_json(path, results)

@@ -12,6 +12,7 @@ takes any height and width its depth allows.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
+from .files import atomic_write
 
 FORMATS = ("onnx", "torchscript")
 
@@ -77,23 +79,37 @@ def export_generator(
         raise UserError(f"run {run_dir} kept no EMA weights (train.ema was 0); export without --ema")
     model = ExportedGenerator(g.net, g.contract.batch_statistics)
     cfg = g.config
-    n = 1 if batch == "dynamic" else int(batch)
+    # traced on one input whatever the batch (memory does not grow with it); a fixed batch is set after
     if cfg.task == "unconditional":
-        example = torch.randn(n, cfg.model.latent_dim)
+        example = torch.randn(1, cfg.model.latent_dim)
     else:
         s = cfg.data.image_size
-        example = torch.rand(n, cfg.data.in_channels, s, s) * 2 - 1
+        example = torch.rand(1, cfg.data.in_channels, s, s) * 2 - 1
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporters' notes on deprecations and tracing
-        if fmt == "torchscript":
-            torch.jit.trace(model, example).save(str(out))
+        if fmt == "torchscript":  # a traced module takes any batch
+            traced = torch.jit.trace(model, example)
+            atomic_write(out, lambda f: torch.jit.save(traced, f))
         else:
-            axes = {0: "batch"} if batch == "dynamic" else {}
+            axes = {0: "batch"}
             if cfg.task == "paired" and getattr(cfg.model, "padding", False):
                 axes |= {2: "height", 3: "width"}
+            buffer = io.BytesIO()
             torch.onnx.export(
-                model, (example,), str(out), input_names=["input"], output_names=["output"],
+                model, (example,), buffer, input_names=["input"], output_names=["output"],
                 dynamic_axes={"input": axes, "output": axes}, dynamo=False,
             )  # fmt: skip
-    return out, tuple(example.shape)
+            atomic_write(out, _fixed_batch(buffer.getvalue(), int(batch)) if batch != "dynamic" else buffer.getvalue())
+    shape = (1 if batch == "dynamic" else int(batch), *example.shape[1:])
+    return out, shape
+
+
+def _fixed_batch(model_bytes: bytes, batch: int) -> bytes:
+    """An ONNX model whose input and output declare `batch` as their first dimension."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    for value in [*model.graph.input, *model.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_value = batch
+    return model.SerializeToString()

@@ -20,9 +20,45 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def check_folder(folder: Path, option: str) -> None:
+def check_folder(folder: Path, option: str, run_dir: Path | None = None) -> None:
+    """A folder to write outputs in: not a file, under a folder (not a file) that can be written; not
+    inside the run folder `run_dir`."""
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{option} {folder} is a file; give a folder for the outputs")
+    existing = next(p for p in [folder, *folder.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{option} {folder}: {existing} is a file, not a folder; choose another {option}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {folder}: cannot write in {existing} (permission denied); choose another {option}")
+    if run_dir is not None:
+        check_outside_run(folder, run_dir, option)
+
+
+def check_output_file(path: Path, option: str, run_dir: Path | None = None, default: Path | None = None) -> None:
+    """A file to write: not a folder, in a folder that can be written; inside the run folder `run_dir` only
+    where it is the command's own `default` there."""
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name in it, e.g. {path / 'out'}{path.suffix}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{option} {path} cannot be written (permission denied); choose another {option}")
+    check_folder(path.parent, option)
+    if run_dir is not None and not (default is not None and _same_place(path, default)):
+        check_outside_run(path, run_dir, option, default)
+
+
+def _same_place(a: Path, b: Path) -> bool:
+    return a.absolute().resolve() == b.absolute().resolve()
+
+
+def check_outside_run(path: Path, run_dir: Path, option: str, default: Path | None = None) -> None:
+    """Refuse a path inside a run folder: its files are the run's own (only its own default goes there)."""
+    real, base = path.absolute().resolve(), run_dir.absolute().resolve()
+    if real == base or base in real.parents:
+        hint = f", or leave {option} out to write {default.name} there" if default is not None else ""
+        raise UserError(
+            f"{option} {path} is inside the run folder {run_dir}, whose files ganforge keeps; "
+            f"choose a path outside it{hint}"
+        )
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -34,17 +70,18 @@ def check_image_file(path: Path, option: str) -> None:
         raise UserError(f"{option} {path} is a folder; give an image file name such as grid.png")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(f"{option} {path} is not an image file name ({', '.join(IMAGE_SUFFIXES)}); e.g. grid.png")
-    check_folder(path.parent, option)
+    check_output_file(path, option)
 
 
 MIN_FREE_BYTES = 64 * 2**20
 
 
-def check_run_folder(run_dir: Path) -> None:
-    """Refuse, before anything is trained or written, an output folder that is a file, not empty, not
-    writable, or on a disk with less than MIN_FREE_BYTES free."""
+def check_run_folder(run_dir: Path, new: bool = True) -> None:
+    """Refuse, before anything is trained or written, an output folder that is a file, not empty (`new`),
+    not writable, or on a disk with less than MIN_FREE_BYTES free."""
     check_folder(run_dir, "--out")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    # train.lock alone: a run starting there (its lock says by whom) or one that never started
+    if new and run_dir.is_dir() and any(p.name != "train.lock" for p in run_dir.iterdir()):
         raise UserError(
             f"output folder {run_dir} is not empty; continue it with --resume {run_dir} or choose another --out"
         )

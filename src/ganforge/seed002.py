@@ -8,7 +8,6 @@ publish the files, so the key names below are ganforge's reading of its README.
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from .config import Config, coerce, field_type, load_config
 from .config_overrides import apply_overrides, get_key
 from .errors import UserError
+from .jsonio import loads
 
 # config.json key -> the config keys it sets (their types are the config's own)
 RUN_KEYS: dict[str, tuple[str, ...]] = {
@@ -67,10 +67,10 @@ def is_seed_run_config(data: dict[str, Any]) -> bool:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text())
+        data = loads(Path(path).read_text(), unique_keys=True)
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; give the path of the JSON file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, ValueError) as e:
         raise UserError(f"cannot read {path}: {e}; fix the JSON") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a JSON object")
@@ -102,10 +102,21 @@ def load_seed002(
 ) -> Config:
     """A Config from seed 002's config.json and/or model_configs.json, on top of `base`."""
     cfg = load_config(base)
+    return apply_overrides(cfg, *seed002_settings(cfg, config_json, model_configs_json))
+
+
+def seed002_settings(
+    cfg: Config, config_json: str | Path | None, model_configs_json: str | Path | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config keys that seed 002's files set on `cfg`, and the file each came from (to be applied with
+    the command line's own settings, so that the result is checked once, as a whole)."""
     overrides: dict[str, Any] = {}
     if config_json is not None:
-        overrides.update(_collect(_read(Path(config_json)), RUN_KEYS, str(config_json), cfg))
-        if "train.steps" in overrides and "train.epochs" not in overrides:
+        run = _read(Path(config_json))
+        if "steps" in run and "epochs" in run:
+            raise UserError(f"{config_json} gives both steps and epochs; keep one of them")
+        overrides.update(_collect(run, RUN_KEYS, str(config_json), cfg))
+        if "train.steps" in overrides:
             overrides["train.epochs"] = 0
     origins = dict.fromkeys(overrides, str(config_json))
     if model_configs_json is not None:
@@ -124,4 +135,4 @@ def load_seed002(
                 )
             overrides.update(found)
             origins.update(dict.fromkeys(found, str(model_configs_json)))
-    return apply_overrides(cfg, overrides, origins)
+    return overrides, origins

@@ -24,7 +24,7 @@ def _source(tmp_path: Path, name: str = "data.bin", payload: bytes = PAYLOAD) ->
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) if folder.exists() else []
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):

@@ -111,3 +111,42 @@ def test_a_global_batch_that_does_not_divide_is_refused_in_one_line(tmp_path):
     assert done.returncode != 0
     assert "train.batch_size=7 is the global batch and must divide among 2 processes" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+NAN_ON_ONE_RANK = """
+import os, sys
+import torch
+import ganforge
+from ganforge.cli import main
+from ganforge.train.hooks import HOOKS, Hook
+
+
+class NanOnRankOne(Hook):
+    # After step 3's update, rank 1's generator weights turn NaN; rank 0's are still finite when the
+    # checkpoint of step 3 is due.
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def after_step(self, step, metrics):
+        if step == 3 and os.environ.get("RANK") == "1":
+            with torch.no_grad():
+                next(self.trainer.g.parameters()).fill_(float("nan"))
+
+
+HOOKS.register("nan-on-rank-one", NanOnRankOne)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_processes_decide_together_whether_the_weights_are_finite(tmp_path):
+    """One process's weights turn NaN just before a checkpoint: the processes decide together, so both stop
+    on nonfinite at once (rank 0 used to wait in the checkpoint's collective for gloo's 30 minutes); the
+    process group's timeout (train.dist_timeout) bounds any other wait."""
+    script = tmp_path / "nan_on_rank_one.py"
+    script.write_text(NAN_ON_ONE_RANK)
+    sets = [x for o in [*SMALL, "train.dist_timeout=60"] for x in ("--set", o)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), "train",
+           "unet-restore", "--steps", "6", "--quiet", "--out", str(tmp_path / "run"), *sets]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode != 0 and "[nonfinite]" in done.stderr and "Timeout" not in done.stderr, done.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["step"] == 0  # the last good one

@@ -122,7 +122,7 @@ def test_a_resumed_run_with_evaluation_is_bit_exact(tmp_path, eval_run):
 
 @pytest.mark.parametrize(
     ("override", "needles"),
-    [("eval.every=3", ("eval.every=3", "train.log_every=2")), ("eval.every=-2", ("eval.every=-2",))],
+    [("eval.every=3", ("eval.every=3", "train.log_every=2")), ("eval.every=-2", ("eval.every", "at least 0", "-2"))],
 )
 def test_bad_evaluation_settings_are_refused_before_training(capsys, tmp_path, override, needles):
     sets = [x for o in [*tiny_overrides(), override] for x in ("--set", o)]

@@ -65,7 +65,9 @@ def test_collapse_is_caught_and_stops_the_run_when_asked(collapsed, digit_classi
     assert torch.load(out / "checkpoints" / "latest.pt", weights_only=True)["step"] == 400
     q = digit_classifier.quality(ganforge.load(out, device="cpu").sample(1000, seed=7))
     print("collapsed:", q, "diversity:", diversity)
-    assert q["coverage"] <= 2 and q["entropy"] < 0.3  # one or two digits: a real collapse, not a blob
+    # One or two digits: a real collapse, not a blob. Two digits in equal numbers give an entropy of
+    # log 2 / log 10 = 0.301 (measured: 0.21 here, 0.301 on another machine); three equal ones 0.477.
+    assert q["coverage"] <= 2 and q["entropy"] < 0.4
     assert q["distance"] < 25  # ... of images that look like digits
 
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.train.checkpoint import RunLock, load_checkpoint
+from ganforge.train.checkpoint import load_checkpoint
+from ganforge.train.run_folder import RunLock
 from tests.conftest import tiny_overrides
 from tests.test_cli import assert_one_line_error, run_cli
 
@@ -30,26 +31,93 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
-    """The disk fills up while the last checkpoint is written: the one before stays whole, no temporary
-    file is left, the log says so, and the run still ends."""
-    real_save, calls = torch.save, []
+DISK_FILLS = """
+import resource, sys
+import ganforge
+from ganforge.train.hooks import HOOKS, Hook
 
-    def failing_save(obj, f, *args, **kwargs):
-        calls.append(obj.get("step") if isinstance(obj, dict) else None)
-        if calls[-1] == 4:
-            f.write(b"half a checkpoint")
-            raise OSError(28, "No space left on device")
-        return real_save(obj, f, *args, **kwargs)
+out, limit, first, last, *overrides = sys.argv[1:]
+hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
 
-    monkeypatch.setattr(torch, "save", failing_save)
-    run = tiny_run(tmp_path / "full")
+
+class DiskFills(Hook):
+    # From step `first` to step `last` no file may grow past `limit` bytes: the kernel refuses the writes
+    # (EFBIG; Python ignores SIGXFSZ), as a full disk would.
+    def __init__(self, trainer):
+        pass
+
+    def after_step(self, step, metrics):
+        if step == int(first):
+            resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), hard))
+        if step == int(last) and int(first) >= 0:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+
+
+HOOKS.register("disk-fills", DiskFills)
+ganforge.train("dcgan", data="digits", steps=20, out=out, quiet=True, overrides=overrides)
+"""
+
+
+def test_a_disk_that_fills_and_frees_again_loses_nothing(tmp_path):
+    """Real failing writes (a file-size limit from step 5 to 13): the checkpoints, sample grids, loss plot
+    and metrics lines of those steps cannot be written. Training goes on; no file is left half-written and
+    no temporary file stays; the metrics lines wait in memory and are written once the disk frees; the
+    run ends on the weights and the metrics of a run that never met a full disk."""
+    over = [*OVERRIDES, "train.checkpoint_every=4"]
+    script = tmp_path / "disk_fills.py"
+    script.write_text(DISK_FILLS)
+    full, calm = tmp_path / "full", tmp_path / "calm"
+    for out, first in ((full, "5"), (calm, "-1")):  # the calm run never meets the limit
+        done = subprocess.run([sys.executable, str(script), str(out), "1024", first, "13", *over], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    log = (full / "log.txt").read_text()
+    assert "could not write" in log and "checkpoints/latest.pt" in log and "the previous checkpoint is kept" in log
+    kept = sorted(p.name for p in (full / "checkpoints").iterdir())
+    assert kept == ["latest.pt", "step_0000004.pt", "step_0000016.pt", "step_0000020.pt"]  # 8 and 12 failed
+    assert not (full / "samples" / "step_0000008.png").exists() and (full / "samples" / "step_0000016.png").exists()
+    assert not [p for p in full.rglob("*") if p.name.endswith(".tmp")]
+
+    def lines(run):
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows]
+
+    assert lines(full) == lines(calm) and [r["step"] for r in lines(full)] == list(range(2, 21, 2))
+    a, b = (load_checkpoint(run / "checkpoints" / "latest.pt") for run in (full, calm))
+    assert all(torch.equal(a["g"][k], b["g"][k]) for k in a["g"])
+
+
+def test_a_resume_on_a_full_disk_leaves_the_run_as_it_was(tmp_path):
+    """--resume where no file may grow past 1 KiB (a real limit, set on the process): config.json, which
+    every resume rewrites, was cut to 1,024 bytes and the run refused by health, report and resume. Now the
+    resume fails in one line, config.json stays whole, and the run resumes once there is room."""
+    import resource
+
+    run = tiny_run(tmp_path / "run", steps=4)
+    before = (run.dir / "config.json").read_bytes()
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    cmd = [sys.executable, "-m", "ganforge", "train", "--resume", str(run.dir), "--steps", "8", "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, preexec_fn=limited)
+    assert done.returncode == 2 and done.stderr.startswith("ganforge: error: cannot write"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (run.dir / "config.json").read_bytes() == before
+    assert not [p for p in run.dir.rglob("*") if p.name.endswith(".tmp")]
+    assert ganforge.train(resume=run.dir, steps=8, quiet=True).step == 8  # once there is room
+
+
+def test_resume_checks_the_free_space_as_a_new_run_does(capsys, tmp_path, monkeypatch):
+    import shutil
+
+    from ganforge import api
+
+    run = tiny_run(tmp_path / "run", steps=2)
+    monkeypatch.setattr(api, "MIN_FREE_BYTES", shutil.disk_usage(tmp_path).free + 2**40)  # the disk's real figure
+    code, _, err = run_cli(capsys, "train", "--resume", run.dir, "--steps", "4")
+    assert_one_line_error(code, err, "MB free", "free some space")
     assert load_checkpoint(run.dir / "checkpoints" / "latest.pt")["step"] == 2
-    assert not list((run.dir / "checkpoints").glob("*.tmp"))
-    assert (
-        "could not write" in (run.dir / "log.txt").read_text()
-        and "previous checkpoint is kept" in (run.dir / "log.txt").read_text()
-    )
 
 
 def test_a_second_process_on_a_run_is_refused(capsys, tmp_path):
@@ -78,11 +146,20 @@ def test_a_malicious_checkpoint_is_refused_and_its_payload_never_runs(capsys, tm
     assert digest(run.dir / "config.json") == config  # a refused resume changes nothing
 
 
-def test_an_empty_checkpoint_is_refused_in_one_line(capsys, tmp_path):
-    run = tiny_run(tmp_path / "run", steps=2)
+def test_an_empty_latest_checkpoint_resumes_from_the_newest_whole_one(capsys, tmp_path):
+    """latest.pt emptied: the run goes on from the newest step_*.pt that reads, and says so; with no
+    other checkpoint, the refusal is one line."""
+    run = tiny_run(tmp_path / "run", steps=4)
     (run.dir / "checkpoints" / "latest.pt").write_bytes(b"")
-    code, _, err = run_cli(capsys, "train", "--resume", run.dir, "--steps", "4")
-    assert_one_line_error(code, err, "is empty (0 bytes)", "step_")
+    code, _, err = run_cli(capsys, "train", "--resume", run.dir, "--steps", "6", "--quiet")
+    assert code == 0, err
+    assert "resuming from step_0000004.pt" in (run.dir / "log.txt").read_text()
+    assert load_checkpoint(run.dir / "checkpoints" / "latest.pt")["step"] == 6
+    for p in (run.dir / "checkpoints").glob("step_*"):
+        p.unlink()
+    (run.dir / "checkpoints" / "latest.pt").write_bytes(b"")
+    code, _, err = run_cli(capsys, "train", "--resume", run.dir, "--steps", "8")
+    assert_one_line_error(code, err, "is empty (0 bytes)")
 
 
 def test_an_output_path_that_is_a_file_is_refused_before_training(capsys, tmp_path):

@@ -54,7 +54,7 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
         raise UserError(f"unknown data set {name!r}: not a folder and not one of {known}")
     from .folder import ImageFolder
 
-    return ImageFolder(path, d.image_size, d.channels, d.bad_images)
+    return ImageFolder(path, d.image_size, d.channels, d.bad_images, d.max_pixels)
 
 
 def build_pairs(cfg: Config, split: str) -> ImageDataset:
@@ -130,6 +130,7 @@ def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
         in_channels=d.in_channels,
         out_channels=d.channels,
         bad_images=d.bad_images,
+        max_pixels=d.max_pixels,
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -13,7 +15,7 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
@@ -134,12 +136,8 @@ def fetch(
     dest = folder / filename
     expected = _expected(sha256, md5)
 
-    cached_mismatch: list[str] = []
-    if dest.is_file():
-        digests = {name: file_digest(dest, name) for name in expected}
-        cached_mismatch = _mismatches(digests, expected)
-        if not cached_mismatch:
-            return dest
+    if dest.is_file() and not _mismatches({name: file_digest(dest, name) for name in expected}, expected):
+        return dest
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -147,6 +145,18 @@ def fetch(
         raise UserError(
             f"cannot create the cache folder {folder} ({_reason(exc)}): set GANFORGE_CACHE to a writable folder"
         ) from exc
+    with cache_lock(folder, filename):
+        remove_leftovers(folder, f".{filename}.*.part")
+        return _fetch_locked(dest, url, mirrors, expected, timeout)
+
+
+def _fetch_locked(dest: Path, url: str, mirrors: Sequence[str], expected: dict[str, str], timeout: float) -> Path:
+    filename = dest.name
+    cached_mismatch: list[str] = []
+    if dest.is_file():  # another process may have downloaded it while this one waited for the lock
+        cached_mismatch = _mismatches({name: file_digest(dest, name) for name in expected}, expected)
+        if not cached_mismatch:
+            return dest
 
     failures: list[str] = []
     bad_checksums: list[str] = []
@@ -174,6 +184,30 @@ def fetch(
         f"could not download {filename} from {'; '.join(failures)}: check the network connection, "
         f"or download the file by hand and place it at {dest}"
     )
+
+
+@contextlib.contextmanager
+def cache_lock(folder: Path, name: str) -> Iterator[None]:
+    """Hold an OS lock on folder/.NAME.lock while NAME is downloaded or extracted: a second process waits for
+    the first instead of racing it, and what a process killed meanwhile left behind (its `.part` files and
+    extraction folders) can be removed under the lock, since no one else is writing them."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(folder / f".{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def remove_leftovers(folder: Path, pattern: str) -> None:
+    """Remove what a killed download or extraction left in the cache (call under `cache_lock`)."""
+    for path in folder.glob(pattern):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _unsafe_member(name: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from ganforge.data.download import cache_dir, extract_archive, fetch
+from ganforge.data.download import cache_dir, cache_lock, extract_archive, fetch, remove_leftovers
 from ganforge.errors import UserError
 
 FACADES_FILENAME = "facades.tar.gz"
@@ -32,14 +32,30 @@ def download_facades(cache: Path | None = None, base_url: str | None = None) -> 
     """
     root = Path(cache) if cache is not None else cache_dir()
     target = root / "facades"
+    if not target.is_dir():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the cache folder {root} ({exc.strerror}): set GANFORGE_CACHE") from None
+        with cache_lock(root, "facades"):
+            remove_leftovers(root, ".facades-extract-*")  # a killed extraction's
+            return _download_facades(root, target, base_url)
+    return _checked(target)
+
+
+def _checked(target: Path) -> Path:
     if target.is_dir():
         missing = [split for split in FACADES_SPLITS if not (target / split).is_dir()]
         if missing:
             raise UserError(
                 f"{target} is incomplete (no {', '.join(missing)} folder): delete it and run again to re-extract"
             )
-        return target
+    return target
 
+
+def _download_facades(root: Path, target: Path, base_url: str | None) -> Path:
+    if target.is_dir():  # another process finished while this one waited for the lock
+        return _checked(target)
     urls = [base_url.rstrip("/") + "/" + FACADES_FILENAME] if base_url else list(FACADES_URLS)
     archive = fetch(urls[0], FACADES_FILENAME, md5=FACADES_MD5, cache=root, mirrors=urls[1:])
 

@@ -9,7 +9,7 @@ import torch
 from ..errors import UserError
 from .base import ImageDataset
 from .images import IMAGE_EXTENSIONS, list_images, load_image, resize_center_crop, to_tensor
-from .screening import Screen
+from .screening import Screen, pixel_limit
 
 
 class ImageFolder(ImageDataset):
@@ -21,7 +21,9 @@ class ImageFolder(ImageDataset):
 
     unsplit = True  # every split reads the whole folder
 
-    def __init__(self, root: str | Path, image_size: int, channels: int, bad_images: str = "strict"):
+    def __init__(
+        self, root: str | Path, image_size: int, channels: int, bad_images: str = "strict", max_pixels: int = 0
+    ):
         self.root = Path(root)
         if self.root.is_file():
             raise UserError(f"--data {self.root} is a file; give the folder that holds the images (or a built-in name)")
@@ -36,7 +38,7 @@ class ImageFolder(ImageDataset):
                 f"data folder {self.root} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
                 "put images in it or point --data elsewhere"
             )
-        self.screen = Screen(bad_images)
+        self.screen = Screen(bad_images, pixel_limit(max_pixels, image_size))
         self.paths = [path for path in found if self.screen.size(path) is not None]
         if not self.paths:
             first = self.screen.skipped[0]

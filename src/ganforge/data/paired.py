@@ -30,7 +30,7 @@ from ganforge.data.images import (
     resize_center_crop,
     to_tensor,
 )
-from ganforge.data.screening import Screen
+from ganforge.data.screening import Screen, pixel_limit
 from ganforge.errors import UserError
 
 Layout = Literal["aligned", "two-folder"]
@@ -204,6 +204,7 @@ class PairedFolder(ImageDataset):
         in_channels: int = 3,
         out_channels: int = 3,
         bad_images: str = "strict",
+        max_pixels: int = 0,
     ) -> None:
         if split is not None and split not in SPLITS:
             raise UserError(f"split must be one of {', '.join(SPLITS)}, got {split!r}; fix the split setting")
@@ -227,7 +228,7 @@ class PairedFolder(ImageDataset):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.layout: Layout = detect_layout(self.root)
-        self.screen = Screen(bad_images)
+        self.screen = Screen(bad_images, pixel_limit(max_pixels, image_size))
         self.pairs: list[PairFiles] = self._collect()
         if not self.pairs:
             raise UserError(f"no pair in {self.root} can be used, e.g. {self.screen.skipped[0]}")

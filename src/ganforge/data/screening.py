@@ -1,9 +1,12 @@
 """What a folder data set does with a file it cannot use (`data.bad_images`).
 
 A file is unusable when Pillow cannot read it (zero bytes, truncated, corrupt, not an image under an image
-extension, a decompression bomb over Pillow's limit) or when it is too small to train on: its short side
-below 8 pixels (a 1x1 image upscaled is one flat colour). Images that can be converted are converted, not
-screened out (images.py: CMYK, palettes, transparency, 16-bit, EXIF rotation).
+extension, a decompression bomb over Pillow's limit), when it is too small to train on (its short side
+below 8 pixels: a 1x1 image upscaled is one flat colour), or when it has more pixels than the run's limit
+(`data.max_pixels`; 0, the default, is the larger of 64 Mpix and 1024 training images: a file with a
+small header that would decode to a gigabyte in every loader process is a decompression bomb). Images
+that can be converted are converted, not screened out (images.py: CMYK, palettes, transparency, 16-bit,
+EXIF rotation).
 
 - `skip` (the default): the data set leaves the file out, and the run's log counts and names what was
   left out. A file that passes the header check but fails to decode mid-run (a truncated JPEG) is
@@ -24,18 +27,35 @@ from .images import load_image, read_size
 
 BAD_IMAGE_POLICIES = ("skip", "strict")
 SMALLEST_SIDE = 8
+AUTO_PIXELS = 64 * 2**20  # the auto limit's floor: a 48-megapixel photograph passes
 SHOWN = 3  # files named in the summary line
 
 T = TypeVar("T")
 
 
-class Screen:
-    """The `policy` applied to the files of one data set; `skipped` holds one reason per file left out."""
+def pixel_limit(max_pixels: int, image_size: int) -> int:
+    """The most pixels an image may have: `data.max_pixels`, or for 0 (auto) the larger of AUTO_PIXELS
+    and 1024 training images' worth."""
+    return max_pixels or max(AUTO_PIXELS, 1024 * image_size * image_size)
 
-    def __init__(self, policy: str = "strict"):
+
+def check_pixels(path: Path, width: int, height: int, limit: int, fix: str = "raise data.max_pixels") -> None:
+    """A UserError for an image with more pixels than `limit`."""
+    if width * height > limit:
+        raise UserError(
+            f"image {path} is {width}x{height} ({width * height / 1e6:.0f} megapixels), over this run's limit of "
+            f"{limit / 1e6:.0f} (a decompression bomb, or a very large image); remove it or {fix}"
+        )
+
+
+class Screen:
+    """The `policy` applied to the files of one data set; `skipped` holds one reason per file left out.
+    `max_pixels`: the limit of `pixel_limit` (0: none)."""
+
+    def __init__(self, policy: str = "strict", max_pixels: int = 0):
         if policy not in BAD_IMAGE_POLICIES:
             raise UserError(f"data.bad_images is {policy!r}; choose one of {', '.join(BAD_IMAGE_POLICIES)}")
-        self.policy = policy
+        self.policy, self.max_pixels = policy, max_pixels
         self.skipped: list[str] = []
         self._warned: set[Path] = set()
 
@@ -43,7 +63,11 @@ class Screen:
         """(width, height) of an image file, or None where the policy skips it. `halves=2` checks each half
         of a side-by-side pair for the size rule."""
         try:  # strict is sure before training: each file decoded once, not only its header read
-            width, height = load_image(path, 3).size if self.policy == "strict" else read_size(path)
+            width, height = read_size(path)
+            if self.max_pixels:
+                check_pixels(path, width, height, self.max_pixels)
+            if self.policy == "strict":
+                load_image(path, 3)
         except UserError as error:
             return self.reject(error)
         if min(width // halves, height) < SMALLEST_SIDE:

@@ -33,16 +33,20 @@ class ClassifierView:
         self.classes = int(labels.max()) + 1
         self.scaler = StandardScaler().fit(_pooled(images[fit]))
         self.model = LogisticRegression(max_iter=2000).fit(self.scaler.transform(_pooled(images[fit])), labels[fit])
-        self.real_accuracy = float((self._proba(images[held]).argmax(1) == labels[held].numpy()).mean())
+        self.real_accuracy = float((self.proba(images[held]).argmax(1) == labels[held].numpy()).mean())
 
-    def _proba(self, images: torch.Tensor) -> np.ndarray:
+    def proba(self, images: torch.Tensor) -> np.ndarray:
+        """The classifier's probabilities (N, classes) for images (N, C, H, W) in [-1, 1]."""
         p = self.model.predict_proba(self.scaler.transform(_pooled(images)))
         full = np.zeros((len(p), self.classes))
         full[:, self.model.classes_] = p
         return full
 
     def __call__(self, fakes: torch.Tensor) -> dict:
-        p = self._proba(fakes)
+        return self.summary(self.proba(fakes))
+
+    def summary(self, p: np.ndarray) -> dict:
+        """The view of generated images from their probabilities (`proba`, of one batch or several)."""
         histogram = np.bincount(p.argmax(1), minlength=self.classes)
         share = histogram / max(len(p), 1)
         return {

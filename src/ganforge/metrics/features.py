@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
+from ..files import atomic_write
 from ..registry import Registry
 
 OWN_SIZE = 32  # the own extractor sees every image at 32x32
@@ -91,22 +92,35 @@ def own_extractor(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_
     (`data_key`), else trained on `reals()` and saved there."""
     path = run_dir / "features" / "own.pt" if run_dir is not None else None
     if path is not None and path.is_file():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise UserError(f"cannot read {path}: {e}; delete it and it is trained again") from None
+        saved = _read_own(path)
         if saved.get("data") == data_key:
-            net = OwnEncoder(saved["channels"], saved["num_features"])
-            net.load_state_dict(saved["weights"])
+            try:
+                net = OwnEncoder(saved["channels"], saved["num_features"])
+                net.load_state_dict(saved["weights"])
+            except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+                why = " ".join(str(e).split())[:120] or type(e).__name__
+                raise UserError(
+                    f"{path} is not the run's feature extractor ({why}); delete it and it is trained again"
+                ) from None
             return net.eval().requires_grad_(False)
     net = train_own(reals())
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"data": data_key, "channels": net.channels, "num_features": net.num_features}
-        tmp = path.with_suffix(".tmp")
-        torch.save(payload | {"weights": net.state_dict()}, tmp)
-        tmp.replace(path)
+        # a unique temporary name: training (--eval-every) and `ganforge evaluate` may both write it
+        atomic_write(path, lambda f: torch.save(payload | {"weights": net.state_dict()}, f))
     return net
+
+
+def _read_own(path: Path) -> dict:
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        why = " ".join(str(e).split())[:120] or type(e).__name__
+        raise UserError(f"cannot read {path}: {why}; delete it and it is trained again") from None
+    if not isinstance(saved, dict):
+        raise UserError(f"{path} is not the run's feature extractor; delete it and it is trained again")
+    return saved
 
 
 def _inception(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> nn.Module:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..config import Config
+from ..config import MAX_EVAL_IMAGES, Config
 from ..config_overrides import FLAG_OF, apply_overrides
 from ..data import build_dataset, build_pairs, held_out_pairs
 from ..errors import UserError
@@ -32,6 +32,7 @@ LOWER_IS_BETTER = frozenset({"fid", "kid", "l1"})
 METRICS = tuple(dict.fromkeys(UNCONDITIONAL_METRICS + PAIRED_METRICS))
 MAX_EXTRACTOR_REALS = 5000  # real images the own extractor learns from
 MIN_OWN_REALS = 64
+BATCH = 256  # images generated or read, and scored, at a time
 
 
 def better(metric: str, new: float, old: float | None) -> bool:
@@ -76,7 +77,7 @@ class Evaluator:
         self.device, self.split, self.seed = torch.device(device), split, seed
         self.data_name = data
         self._net: torch.nn.Module | None = None
-        self._real: torch.Tensor | None = None
+        self._real_feats: torch.Tensor | None = None
         self._classes = None
         self._train = None
         self._held_out = None
@@ -88,10 +89,17 @@ class Evaluator:
         return self._train
 
     def _real_images(self, limit: int) -> torch.Tensor:
-        data = self._train_set()
-        if self.cfg.task == "paired":
-            return torch.stack([data[i][1] for i in _subset(len(data), limit, self.seed)])
-        return torch.stack([data[i] for i in _subset(len(data), limit, self.seed)])
+        return torch.stack([self._real(i) for i in _subset(len(self._train_set()), limit, self.seed)])
+
+    def _real(self, i: int) -> torch.Tensor:
+        item = self._train_set()[i]
+        return item[1] if self.cfg.task == "paired" else item
+
+    def _real_features(self, limit: int) -> torch.Tensor:
+        """Features of up to `limit` real images, extracted a batch at a time (bounded memory)."""
+        picked = _subset(len(self._train_set()), limit, self.seed)
+        chunks = [picked[i : i + BATCH] for i in range(0, len(picked), BATCH)]
+        return torch.cat([extract(self.extractor, torch.stack([self._real(i) for i in c])) for c in chunks])
 
     @property
     def extractor(self) -> torch.nn.Module:
@@ -106,6 +114,8 @@ class Evaluator:
         weights are fetched now)."""
         if self.cfg.task == "unconditional" and self.images < 10:
             raise UserError(f"{self.images} images are too few for the distribution metrics; give 10 or more")
+        if self.images > MAX_EVAL_IMAGES:
+            raise UserError(f"{self.images} images: the evaluation scores {MAX_EVAL_IMAGES:,} at most; give fewer")
         if self.features == "own" and real_images < MIN_OWN_REALS:
             raise UserError(
                 f"the own feature extractor learns from the real images, and there are {real_images}: give "
@@ -135,15 +145,18 @@ class Evaluator:
         if not self.features:
             raise UserError("noise-to-image runs are scored on features: give --features own or inception")
         self.check(len(self._train_set()))
-        if self._real is None:
-            self._real = extract(self.extractor, self._real_images(self.images))
-        n = self.images
-        fakes = g.sample(n, seed=self.seed + 1)
-        result = compare(self._real, extract(self.extractor, fakes))
-        result |= {"extractor": self.features, "images": n, "real_images": len(self._real)}
-        view = self._classifier()
+        if self._real_feats is None:
+            self._real_feats = self._real_features(self.images)
+        n, view = self.images, self._classifier()
+        feats, probs = [], []
+        for fakes in g.batches(n, seed=self.seed + 1):  # generated and scored a batch at a time
+            feats.append(extract(self.extractor, fakes))
+            if view is not None:
+                probs.append(view.proba(fakes))
+        result = compare(self._real_feats, torch.cat(feats))
+        result |= {"extractor": self.features, "images": n, "real_images": len(self._real_feats)}
         if view is not None:
-            result["classes"] = view(fakes)
+            result["classes"] = view.summary(np.concatenate(probs))
         return result
 
     def _classifier(self):

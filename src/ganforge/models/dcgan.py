@@ -230,21 +230,26 @@ class DCGANDiscriminator(nn.Module):
 # ------------------------------------------------------------------------------------------- the families
 
 
+MAX_LATENT = 4096
+MAX_WIDTH = 1024
+
+
 @dataclass
 class NoiseToImageOptions(ModelConfig):
     """The options every unconditional family shares: seed 004's cures for mode collapse in D."""
 
-    latent_dim: int = option(100, positive=True)
+    latent_dim: int = option(100, positive=True, at_most=MAX_LATENT)
     minibatch_std: bool = False  # a minibatch standard deviation feature before D's last layer
-    minibatch_discrimination: int = 0  # kernels of minibatch discrimination before D's last layer; 0 = off
+    # kernels of minibatch discrimination before D's last layer; 0 = off
+    minibatch_discrimination: int = option(0, at_least=0, at_most=1024)
 
 
 @dataclass
 class MnistOptions(NoiseToImageOptions):
-    latent_dim: int = option(100, positive=True)
-    width: int = option(64, positive=True)  # both networks: G 4w-2w-w channels, D w-2w
-    leaky_slope: float = 0.3  # both networks
-    d_dropout: float = 0.3
+    latent_dim: int = option(100, positive=True, at_most=MAX_LATENT)
+    width: int = option(64, positive=True, at_most=MAX_WIDTH)  # both networks: G 4w-2w-w channels, D w-2w
+    leaky_slope: float = option(0.3, at_least=0, at_most=1)  # both networks
+    d_dropout: float = option(0.3, at_least=0, below=1)
     init: str = option("keras", choices=INIT_SCHEMES)
 
     def check(self, cfg: Config, origin: str) -> None:
@@ -253,10 +258,10 @@ class MnistOptions(NoiseToImageOptions):
 
 @dataclass
 class DCGAN128Options(NoiseToImageOptions):
-    latent_dim: int = option(32, positive=True)
-    width: int = option(32, positive=True)  # both networks: G 8w..w channels, D w..8w
-    leaky_slope: float = 0.3  # both networks
-    d_dropout: float = 0.4
+    latent_dim: int = option(32, positive=True, at_most=MAX_LATENT)
+    width: int = option(32, positive=True, at_most=MAX_WIDTH)  # both networks: G 8w..w channels, D w..8w
+    leaky_slope: float = option(0.3, at_least=0, at_most=1)  # both networks
+    d_dropout: float = option(0.4, at_least=0, below=1)
     init: str = option("keras", choices=INIT_SCHEMES)
 
     def check(self, cfg: Config, origin: str) -> None:
@@ -267,9 +272,10 @@ class DCGAN128Options(NoiseToImageOptions):
 
 @dataclass
 class DCGANOptions(NoiseToImageOptions):
-    latent_dim: int = option(100, positive=True)
-    width: int = option(64, positive=True)  # both networks: the widest layer has width * image_size / 8
-    d_leaky_slope: float = 0.2  # D's LeakyReLU; G uses ReLU
+    latent_dim: int = option(100, positive=True, at_most=MAX_LATENT)
+    # both networks: the widest layer has width * image_size / 8
+    width: int = option(64, positive=True, at_most=MAX_WIDTH)
+    d_leaky_slope: float = option(0.2, at_least=0, at_most=1)  # D's LeakyReLU; G uses ReLU
     init: str = option("normal", choices=INIT_SCHEMES)
 
     def check(self, cfg: Config, origin: str) -> None:

@@ -149,9 +149,9 @@ class PatchDiscriminator(nn.Module):
 
 @dataclass
 class Pix2PixOptions(ModelConfig):
-    width: int = option(64, positive=True)  # both networks: ngf and ndf of the paper
-    leaky_slope: float = 0.3  # both networks (the tutorial's Keras default)
-    g_dropout: float = 0.5  # the first three decoder blocks
+    width: int = option(64, positive=True, at_most=1024)  # both networks: ngf and ndf of the paper
+    leaky_slope: float = option(0.3, at_least=0, at_most=1)  # both networks (the tutorial's Keras default)
+    g_dropout: float = option(0.5, at_least=0, below=1)  # the first three decoder blocks
     d_conditional: bool = True  # D judges (input, image) pairs; false: the image alone
     init: str = option("normal", choices=INIT_SCHEMES)
 

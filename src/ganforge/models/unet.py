@@ -181,13 +181,14 @@ class DoubleConvDiscriminator(nn.Module):
 
 @dataclass
 class UNetOptions(ModelConfig):
-    n_levels: int = option(4, positive=True)  # depth
+    n_levels: int = option(4, positive=True, at_most=8)  # depth
     padding: bool = False  # False: unpadded 3x3 convolutions, the output is smaller than the input
     batch_norm: bool = False  # in both networks
     up_mode: str = option("upsample", choices=UP_MODES)
-    n_channels: int = option(256, positive=True)  # G's channels at the deepest level (latent_dim in seed 002)
-    d_width: int = option(32, positive=True)  # D's channels at its first level, doubling per level
-    d_leaky_slope: float = 0.2  # D's LeakyReLU; G uses ReLU
+    # G's channels at the deepest level (latent_dim in seed 002)
+    n_channels: int = option(256, positive=True, at_most=8192)
+    d_width: int = option(32, positive=True, at_most=1024)  # D's channels at its first level, doubling per level
+    d_leaky_slope: float = option(0.2, at_least=0, at_most=1)  # D's LeakyReLU; G uses ReLU
     d_conditional: bool = False  # D judges (input, image) pairs instead of the image alone
     init: str = option("torch", choices=INIT_SCHEMES)
 

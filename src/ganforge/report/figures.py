@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+MAX_SERIES = 24  # lines or panels of keys a run chose; a crafted file with thousands draws the first ones
 EVENT_COLOURS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e"]
 
 
@@ -24,24 +25,31 @@ def series(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     """(steps, values) of the lines that hold `key`; a null (non-finite) value is NaN, a gap in the line."""
     steps, values = [], []
     for r in rows:
-        if key not in r or not _is_number(r.get("step")):
+        if key not in r or not is_number(r.get("step")):
             continue
         v = r[key]
         steps.append(r["step"])
-        values.append(float(v) if _is_number(v) else math.nan)
+        values.append(float(v) if is_number(v) else math.nan)
     return steps, values
 
 
 def has(rows: list[dict], key: str) -> bool:
-    return any(_is_number(r.get(key)) for r in rows)
+    return any(is_number(r.get(key)) for r in rows)
 
 
 def keys_like(rows: list[dict], test: Callable[[str], bool]) -> list[str]:
-    """The keys of any line that pass `test` and hold a number somewhere, sorted."""
-    return sorted({k for r in rows for k in r if test(k) and _is_number(r[k])})
+    """The keys of any line that pass `test` and hold a number somewhere, sorted (MAX_SERIES at most)."""
+    return sorted({k for r in rows for k in r if test(k) and is_number(r[k])})[:MAX_SERIES]
 
 
-def _is_number(v: object) -> bool:
+def plain(text: str, limit: int = 60) -> str:
+    """Text from a run's files as matplotlib shows it literally: `$` starts no mathtext, and it is short."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def is_number(v: object) -> bool:
+    """A finite int or float (not a bool)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -55,13 +63,13 @@ def _render(fig) -> str:
 def _line(ax, rows: list[dict], key: str, label: str | None = None, **style) -> None:
     steps, values = series(rows, key)
     marker = "o" if len(steps) < 30 else None
-    ax.plot(steps, values, label=label or key, marker=marker, ms=3, **style)
+    ax.plot(steps, values, label=plain(label or key), marker=marker, ms=3, **style)
 
 
 def _finish(ax, title: str) -> None:
     ax.set_xlabel("step")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(title)
+    ax.set_title(plain(title))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -71,8 +79,8 @@ def _mark_events(ax, events: Iterable[dict]) -> None:
     """A dashed vertical line at each event's step, one colour and one legend entry per kind."""
     colours: dict[str, str] = {}
     for e in events:
-        step, kind = e.get("step"), str(e.get("kind", "event"))
-        if not _is_number(step):
+        step, kind = e.get("step"), plain(str(e.get("kind", "event")))
+        if not is_number(step):
             continue
         first = kind not in colours
         colour = colours.setdefault(kind, EVENT_COLOURS[len(colours) % len(EVENT_COLOURS)])

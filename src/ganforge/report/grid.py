@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from ..data.images import to_pil
+from ..files import atomic_write
 
 
 def image_grid(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) -> Image.Image:
@@ -23,6 +24,9 @@ def image_grid(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: flo
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(images, nrow).save(path)
-    return path
+    """The grid written atomically (files.atomic_write), in the format its file name asks for."""
+    image = image_grid(images, nrow)
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    if fmt == "JPEG" and image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    return atomic_write(path, lambda f: image.save(f, format=fmt))

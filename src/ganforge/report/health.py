@@ -12,8 +12,10 @@ from typing import Any
 from ..config import HealthConfig
 from ..jsonio import read_lines
 from ..losses import build_adversarial_loss
+from ..train.checkpoint import checkpoint_step
 from ..train.health import events_from_metrics, recon_key
 from ..train.run_dir import open_run
+from .plots import read_metrics
 
 LAST = 5  # metrics lines that make "now"
 
@@ -25,12 +27,13 @@ def _mean(rows: list[dict], key: str) -> float | None:
 
 def health_report(run_dir: str | Path) -> dict[str, Any]:
     path, cfg = open_run(run_dir)
-    rows = read_lines(path / "metrics.jsonl")
+    rows = read_metrics(path / "metrics.jsonl")
     logged = path / "events.jsonl"
     events = read_lines(logged) if logged.exists() else [e.to_dict() for e in events_from_metrics(cfg, rows)]
     report: dict[str, Any] = {"run": str(path), "step": rows[-1]["step"] if rows else 0, "events": events}
     if not rows:
-        report["verdict"] = ["no metrics yet: the run has not logged a line"]
+        saved = checkpoint_step(path / "checkpoints" / "latest.pt") or 0
+        report["verdict"], report["step"] = [_no_metrics(path, saved)], saved
         return report
     loss = build_adversarial_loss(cfg)
     now, start = rows[-LAST:], rows[:LAST]
@@ -53,10 +56,18 @@ def health_report(run_dir: str | Path) -> dict[str, Any]:
             f"{state}: diversity {diversity[-1]:.2f} at the last sample step (1 = as varied as the real images, "
             f"below {cfg.health.collapse_below:g} = mode collapse)"
         )
-    kinds = sorted({e["kind"] for e in events})
+    kinds = sorted({str(e.get("kind")) for e in events})
     verdict.append(f"events: {', '.join(kinds)}" if kinds else "no health events")
     report["verdict"] = verdict
     return report
+
+
+def _no_metrics(path: Path, saved: int) -> str:
+    """Why a run has no metrics lines: it has not logged one yet, or its metrics.jsonl is gone."""
+    if not saved:
+        return "no metrics yet: the run has not logged a line"
+    what = "holds no metrics lines" if (path / "metrics.jsonl").is_file() else "is missing"
+    return f"no verdict: metrics.jsonl {what}, although the latest checkpoint is at step {saved}"
 
 
 def _balance(d: float, g: float, chance: float, floor: float, h: HealthConfig) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import json
 import math
 import re
@@ -16,7 +17,9 @@ from typing import Any
 from PIL import Image
 
 from ..config import Config
-from ..jsonio import read_lines
+from ..errors import UserError
+from ..files import atomic_write, read_inside
+from ..jsonio import loads, parse_lines
 from ..losses import ADVERSARIAL_LOSSES
 from ..train.run_dir import open_run
 from . import figures
@@ -73,16 +76,14 @@ window.addEventListener("load", function () {
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Writes the report of `run_dir` to `out` (default RUN_DIR/report.html) and returns its path."""
     path, cfg = open_run(run_dir)
+    if read_inside(path, path / "config.json") is None:
+        raise UserError(f"{path}/config.json is a link that leads out of the run; a report shows the run's own files")
     target = Path(out) if out is not None else path / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_text(render_report(path, cfg), encoding="utf-8")
-    partial.replace(target)  # a reader never sees half a page
-    return target
+    return atomic_write(target, render_report(path, cfg))  # a reader never sees half a page
 
 
 def render_report(path: Path, cfg: Config) -> str:
-    rows = [r for r in read_lines(path / "metrics.jsonl") if isinstance(r, dict)]
+    rows = parse_lines(_text(path, "metrics.jsonl") or "", key="step")
     events, source = _events(path, cfg, rows)
     chance = _chance(cfg)
     chance_note = f"dashed line: D's loss at chance, {chance:.2f}" if chance is not None else "no chance level"
@@ -114,6 +115,13 @@ def render_report(path: Path, cfg: Config) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- sections
+
+
+def _text(run: Path, name: str) -> str | None:
+    """A run file's text (bytes that are not UTF-8 replaced), or None where it is missing or a link that
+    leads out of the run: a page meant to be shared shows nothing from outside its run."""
+    data = read_inside(run, run / name)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def _section(anchor: str, title: str, body: str) -> str:
@@ -156,12 +164,10 @@ def _header(path: Path, cfg: Config, rows: list[dict]) -> str:
 
 def _started(path: Path) -> str:
     """The first time stamp of log.txt, else when config.json was written."""
-    log = path / "log.txt"
-    if log.is_file():
-        with log.open(errors="replace") as f:
-            match = re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", f.readline())
-        if match:
-            return match.group(0)
+    log = _text(path, "log.txt")
+    match = re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", log or "")
+    if match:
+        return match.group(0)
     return _mtime(path / "config.json") or "unknown"
 
 
@@ -177,9 +183,9 @@ def _chance(cfg: Config) -> float | None:
 
 
 def _events(path: Path, cfg: Config, rows: list[dict]) -> tuple[list[dict], str]:
-    logged = path / "events.jsonl"
-    if logged.is_file():
-        return [e for e in read_lines(logged) if isinstance(e, dict)], "events.jsonl"
+    logged = _text(path, "events.jsonl")
+    if logged is not None:
+        return parse_lines(logged), "events.jsonl"
     try:
         from ..train.health import events_from_metrics
 
@@ -215,10 +221,13 @@ def _grids(path: Path) -> list[tuple[int, str]]:
         found = [f for i, f in enumerate(found) if i in pick]
     grids = []
     for step, p in found:
+        data = read_inside(path, p)
+        if data is None:
+            continue
         try:
-            with Image.open(p) as im:
-                im.verify()  # a grid being written by a run still training is left out
-            grids.append((step, figures.data_uri(p.read_bytes())))
+            with Image.open(io.BytesIO(data)) as im:
+                im.verify()  # a grid that is not a whole PNG is left out
+            grids.append((step, figures.data_uri(data)))
         except Exception:
             continue
     return grids
@@ -258,9 +267,9 @@ def _final_metrics(path: Path) -> str:
     parts = []
     for f in files:
         try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError):
-            parts.append(f"<h3>{escape(f.name)}</h3>{_note('could not be read (still being written?)')}")
+            data = loads(_text(path, f.name) or "")
+        except ValueError:
+            parts.append(f"<h3>{escape(f.name)}</h3>{_note('could not be read (not JSON, or a link out of the run)')}")
             continue
         parts.append(f"<h3>{escape(f.name)}</h3>{metrics_table(data)}")
     return _section("final-metrics", "Final metrics", "".join(parts))
@@ -308,25 +317,25 @@ def _fmt(value: Any, items: int = 12) -> str:
 
 
 def _config(path: Path) -> str:
-    text = (path / "config.json").read_text(errors="replace")
+    text = _text(path, "config.json") or "not shown: config.json is a link that leads out of the run"
     with contextlib.suppress(ValueError):
-        text = json.dumps(json.loads(text), indent=2)
+        text = json.dumps(loads(text), indent=2)
     body = f"<details open><summary>config.json</summary><pre>{escape(text)}</pre></details>"
     return _section("config", "Config", body)
 
 
 def _command(path: Path) -> str:
-    cmd = path / "command.txt"
-    if not cmd.is_file():
-        return _section("command", "Command", _note("not recorded"))
-    return _section("command", "Command", f"<pre>{escape(cmd.read_text(errors='replace').strip())}</pre>")
+    cmd = _text(path, "command.txt")
+    if cmd is None:
+        return _section("command", "Command", _note("not recorded (or a link out of the run)"))
+    return _section("command", "Command", f"<pre>{escape(cmd.strip())}</pre>")
 
 
 def _log_tail(path: Path) -> str:
-    log = path / "log.txt"
-    if not log.is_file():
-        return _section("log", "Log", _note("no log.txt"))
-    lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+    log = _text(path, "log.txt")
+    if log is None:
+        return _section("log", "Log", _note("no log.txt (or a link out of the run)"))
+    lines = log.splitlines()[-LOG_TAIL:]
     summary = f"log.txt, last {len(lines)} lines"
     return _section(
         "log", "Log", f"<details><summary>{summary}</summary><pre>{escape(chr(10).join(lines))}</pre></details>"

@@ -7,14 +7,19 @@ from pathlib import Path
 
 import matplotlib
 
+from ..files import atomic_write
 from ..jsonio import read_lines
+from .figures import is_number, keys_like, plain
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
 def read_metrics(path: Path) -> list[dict]:
-    return read_lines(path)
+    """The lines of a metrics.jsonl that are metrics lines (JSON objects with an integer step), with only
+    their numbers (or nulls): a value of another kind, written by hand, is left out."""
+    rows = read_lines(path, key="step")
+    return [{k: v for k, v in r.items() if v is None or is_number(v) or k == "step"} for r in rows]
 
 
 def plot_losses(metrics_path: Path, out: Path, chance: float | None = math.log(2)) -> Path | None:
@@ -24,7 +29,7 @@ def plot_losses(metrics_path: Path, out: Path, chance: float | None = math.log(2
     if not rows:
         return None
     steps = [r["step"] for r in rows]
-    extras = sorted({k for r in rows for k in r if k.startswith("g_") and k not in ("g_loss", "g_gan")})
+    extras = keys_like(rows, lambda k: k.startswith("g_") and k not in ("g_loss", "g_gan"))
     panels = 3 if extras else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), constrained_layout=True)
     ax = axes[0]
@@ -51,16 +56,17 @@ def plot_losses(metrics_path: Path, out: Path, chance: float | None = math.log(2
     if extras:
         ax = axes[2]
         for k in extras:
-            ax.plot(steps, _series(rows, k), label=k)
+            ax.plot(steps, _series(rows, k), label=plain(k))
         ax.set_xlabel("step")
         ax.set_title("generator reconstruction losses")
         ax.legend(fontsize=8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    try:
+        atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100))
+    finally:
+        plt.close(fig)
     return out
 
 
 def _series(rows: list[dict], key: str) -> list[float]:
-    """A metric's values, NaN where a line lacks it or holds null (a non-finite value)."""
-    return [float("nan") if r.get(key) is None else r[key] for r in rows]
+    """A metric's values, NaN where a line lacks it or holds null (a non-finite value) or no number."""
+    return [float(r[key]) if is_number(r.get(key)) else float("nan") for r in rows]

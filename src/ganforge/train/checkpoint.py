@@ -1,13 +1,14 @@
-"""Checkpoints: written atomically (a temporary file, flushed to the disk, renamed into place, the folder
-flushed too), so that a crash, a kill or a full disk during saving never leaves a broken `latest.pt`; read
-back with `weights_only=True`, so that a checkpoint cannot run code.
+"""Checkpoints: written atomically (files.atomic_write: a temporary file, flushed to the disk, renamed
+into place, the folder flushed too), so that a crash, a kill or a full disk during saving never leaves a
+broken `latest.pt`; read back with `weights_only=True`, so that a checkpoint cannot run code.
 
-`RunLock` keeps two processes from training one run folder at once.
+A resumed run starts from the newest whole checkpoint (`resume_point`): latest.pt, or where it is missing
+or damaged, the newest step_*.pt that reads; an unsafe file is never passed over silently.
 """
 
 from __future__ import annotations
 
-import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,47 +16,32 @@ from typing import Any
 import torch
 
 from ..errors import UserError
+from ..files import atomic_write
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write `state` to `path`, whole or not at all: on an error (a full disk) the previous file stays."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with tmp.open("wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
+    """Write `state` to `path`, whole or not at all: on an error (a full disk: an OSError, also where
+    torch.save reports it otherwise) the previous file stays."""
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+class DamagedCheckpoint(UserError):
+    """A checkpoint file that is empty, cut short or otherwise unreadable (not one that is unsafe)."""
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint as ganforge wrote it: a dict with an integer `step`; else a UserError in one line
+    (`DamagedCheckpoint` for an empty, truncated or corrupt file)."""
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; is {path.parent.parent} a finished or running run?")
     if path.stat().st_size == 0:
-        raise UserError(f"checkpoint {path} is empty (0 bytes); resume from a kept checkpoints/step_*.pt instead")
+        raise DamagedCheckpoint(f"checkpoint {path} is empty (0 bytes); resume from a kept checkpoints/step_*.pt")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error below says it all
-            return torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except torch.OutOfMemoryError:
+        raise
     except Exception as e:  # a truncated, foreign or unsafe file
         text = str(e)
         if "unsupported global" in text.lower():
@@ -64,12 +50,61 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                 "not load such files, since they can run code: use a checkpoint written by ganforge"
             ) from None
         if "weights only load failed" in text.lower():
-            raise UserError(
+            raise DamagedCheckpoint(
                 f"checkpoint {path} is not one ganforge wrote (corrupt, or another program's pickle, which could "
                 "run code); it was not loaded: use a checkpoint written by ganforge"
             ) from None
         first = (text.splitlines() or [type(e).__name__])[0]
-        raise UserError(f"cannot read checkpoint {path}: {first}; it may be corrupt or truncated") from None
+        raise DamagedCheckpoint(f"cannot read checkpoint {path}: {first}; it may be corrupt or truncated") from None
+    step = state.get("step") if isinstance(state, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        held = type(state).__name__ if not isinstance(state, dict) else "no step count"
+        raise DamagedCheckpoint(f"checkpoint {path} is not one ganforge wrote (it holds {held}); it was not used")
+    return state
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step of a checkpoint, read without loading its tensors into memory (None if unreadable)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    step = state.get("step") if isinstance(state, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+STEP_FILE = re.compile(r"step_(\d+)\.pt")
+
+
+def step_files(folder: Path) -> list[tuple[int, Path]]:
+    """The kept step_*.pt of a checkpoints folder with their steps (from their names), newest first."""
+    found = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := STEP_FILE.fullmatch(p.name))]
+    return sorted(found, reverse=True)
+
+
+def resume_point(run_dir: Path) -> tuple[Path, dict[str, Any], list[str]] | None:
+    """The newest whole checkpoint of a run, its state, and notes on newer files passed over: latest.pt,
+    else the newest step_*.pt that reads. None for a run that never saved a checkpoint. A damaged file is
+    passed over (and named in the notes); an unsafe one stops the resume."""
+    folder = run_dir / "checkpoints"
+    candidates = [folder / "latest.pt"] if (folder / "latest.pt").is_file() else []
+    candidates += [p for _, p in step_files(folder)]
+    notes, errors = [], []
+    for path in candidates:
+        try:
+            state = load_checkpoint(path)
+        except DamagedCheckpoint as e:
+            errors.append(str(e))
+            continue
+        if path.name != "latest.pt":
+            why = "; ".join(errors) if errors else "checkpoints/latest.pt is missing"
+            notes.append(f"note: resuming from {path.name}, the newest whole checkpoint ({why})")
+        return path, state, notes
+    if errors:
+        raise UserError(f"no checkpoint of {run_dir} can be read: {errors[0]}")
+    return None
 
 
 def load_weights(net: torch.nn.Module, weights: dict[str, Any], source: Path, state: dict, config: dict) -> None:
@@ -77,7 +112,7 @@ def load_weights(net: torch.nn.Module, weights: dict[str, Any], source: Path, st
     line that names the config keys that changed."""
     try:
         net.load_state_dict(weights)
-    except (RuntimeError, ValueError, KeyError) as e:
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise mismatch(source, "generator", e, state.get("config"), config) from None
 
 
@@ -114,41 +149,3 @@ def config_changes(saved: dict, current: dict, prefix: str = "") -> list[str]:
         elif a != b:
             changes.append(f"{prefix}{key}: {a!r} in the checkpoint, {b!r} now")
     return changes
-
-
-class RunLock:
-    """An exclusive lock on a run folder (RUN_DIR/train.lock, an OS file lock that a killed process
-    releases by dying), held while a process trains the run."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / "train.lock"
-        self._file = None
-
-    def __enter__(self) -> RunLock:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: no lock
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self.path.open("a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
-            raise UserError(
-                f"{self.path.parent} is being trained by {holder} (lock {self.path}); wait for it to finish or "
-                "stop it, then resume"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"process {os.getpid()}")
-        f.flush()
-        self._file = f
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()  # closing releases the lock
-            self._file = None

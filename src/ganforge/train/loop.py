@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 
-from ..config import Config
+from ..config import Config, unused_settings
 from ..data import build_dataset
-from ..errors import TrainingStopped
+from ..errors import TrainingStopped, UserError
 from ..models import build_models, family_of, inference_contract
 from ..report.grid import save_grid
 from . import ema, evaluation, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import resume_point, save_checkpoint
 from .data_stream import BatchStream
 from .graphs import GraphedStep, unsupported
 from .hooks import Stop, build_hooks
@@ -37,8 +37,16 @@ class Trainer:
     """Builds everything a run needs from its config, then `fit()` trains it to its total steps."""
 
     def __init__(
-        self, cfg: Config, run_dir: Path, resume: bool = False, quiet: bool = False, runtime: Runtime | None = None
+        self,
+        cfg: Config,
+        run_dir: Path,
+        resume: bool = False,
+        quiet: bool = False,
+        runtime: Runtime | None = None,
+        start: tuple[Path, dict[str, Any], list[str]] | None = None,
     ):
+        """`resume`: go on from the newest whole checkpoint of `run_dir`, or from `start` (the checkpoint,
+        its state and notes on why it was chosen; checkpoint.resume_point)."""
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         self.runtime = runtime or Runtime.from_config(cfg.train)
         self.no_graph_reason = unsupported(cfg, self.runtime) if cfg.train.cuda_graphs else None
@@ -94,11 +102,16 @@ class Trainer:
         for name, hook in self.hooks.items():  # hooks came later than some runs: their state may be absent
             if hasattr(hook, "state_dict"):
                 self.state.add(name, hook, optional=True)
-        latest = self.run_dir / "checkpoints" / "latest.pt"
+        self.start_notes: list[str] = []
+        if resume and start is None:
+            start = resume_point(self.run_dir)
         # a run stopped before its first checkpoint (a kill or Ctrl-C while starting) starts again from step 0
-        self.restarted = resume and not latest.exists() and (self.run_dir / "config.json").is_file()
-        if resume and not self.restarted:
-            self.state.load_state_dict(load_checkpoint(latest), latest, cfg.to_dict())
+        self.restarted = resume and start is None
+        if start is not None:
+            source, saved, self.start_notes = start
+            self.state.load_state_dict(saved, source, cfg.to_dict())
+        self.saved_step: int | None = self.progress.step if start is not None else None
+        self.interrupt = _InterruptFlag(abandon=self.world.size == 1)
         for optimizer in self.optimizers.values():  # a graph's optimisers keep their step counts on the device
             optimizer.capturable(self.graphed is not None)
 
@@ -115,8 +128,7 @@ class Trainer:
         # Read the first batch before writing anything, so that unreadable data leaves no half-made run.
         self._first_batch = next(self.stream)
         if not resume and self.world.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            cfg.save(self.run_dir / "config.json")
+            save_config(cfg, self.run_dir)
         runtime = self.runtime.describe() + (", CUDA graphs" if self.graphed else "")
         self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; {runtime}"
 
@@ -153,6 +165,7 @@ class Trainer:
             self.objective.use(**{n: self.nets[n] if n in phase.frozen else self.parallel[n] for n in self.nets})
             runs = []
             for repeat in range(phase.repeats):
+                self.interrupt.check_abandon()  # a stop request may end a long step between its phases
                 if repeat:
                     inputs = self.next_inputs()
                 runs.append(self._optimise(phase, inputs))
@@ -188,23 +201,30 @@ class Trainer:
         monitor.start(self.progress.step, self.total_steps)
         if self.restarted:
             monitor.note("this run never saved a checkpoint: it starts again from step 0")
+        for note in self.start_notes:
+            monitor.note(note)
         monitor.note(f"{'resumed' if self.progress.step else 'training'} {self.intro}")
         if self.no_graph_reason:
             monitor.note(f"note: train.cuda_graphs is off for this run: {self.no_graph_reason}")
         hooks = [line for hook in self.hooks.values() for line in hook.notes()]
-        for note in [*self.dataset.notes(), *self.objective.notes(), *hooks]:
+        for note in [*unused_settings(cfg), *self.dataset.notes(), *self.objective.notes(), *hooks]:
             monitor.note(note)
-        interrupted = _InterruptFlag()
+        interrupted = self.interrupt
         t0 = time.perf_counter()
         for net in self.nets.values():
             net.train()
         if self.progress.step == 0:
             self.save()  # a good checkpoint to fall back on, whatever happens next
         first_step, started = self.progress.step, time.perf_counter()
+        abandoned = False
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not self._interrupted(interrupted) and not self.stop:
-                    metrics = self.train_step()
+                    try:
+                        metrics = self.train_step()
+                    except StepAbandoned:
+                        abandoned = True
+                        break
                     if self.runtime.compile and self.progress.step == first_step:  # apart from the steady state
                         monitor.note(f"first step, compiling the networks: {time.perf_counter() - started:.1f} s")
                     monitor.update(metrics)
@@ -225,6 +245,11 @@ class Trainer:
             self.stream.close()
             self._deliver(monitor.flush(self.progress.step, self.epoch, final=True))
             monitor.close()
+        if abandoned:
+            last = "no checkpoint" if self.saved_step is None else f"the checkpoint of step {self.saved_step}"
+            text = f"stopped during step {self.progress.step + 1}, between its phases; nothing saved since {last}"
+            monitor.note(text)
+            raise KeyboardInterrupt(f"{text}; resume with: ganforge train --resume {self.run_dir}")
         if not (self.stop and not self.stop.save):
             self.save()
         monitor.plot()
@@ -265,7 +290,9 @@ class Trainer:
         """Whether every weight and buffer of the networks is finite and no hook saw a NaN (one read-back
         from the device); if not, the run stops without writing."""
         flags = [torch.isfinite(t).all() for net in self.networks.values() for t in net.state_dict().values()]
-        if bool(torch.stack(flags).all()) and all(hook.healthy() for hook in self.hooks.values()):
+        healthy = torch.stack(flags).all() & all(hook.healthy() for hook in self.hooks.values())
+        # decided together: the processes that go on to a collective (a checkpoint's) must all go on
+        if bool(self.runtime.mean_across(healthy.float()) == 1):
             return True
         latest = self.run_dir / "checkpoints" / "latest.pt"
         self.request_stop(
@@ -284,10 +311,12 @@ class Trainer:
         if not self.world.is_main:
             return None
         images, nrow = self.task.sample_grid(self.networks[self.contract.weights], self.contract, self.fixed.value)
-        path = save_grid(images, self.run_dir / "samples" / f"step_{self.progress.step:07d}.png", nrow)
-        for hook in self.hooks.values():
-            hook.after_samples(self.progress.step, images, nrow)
-        return path
+        path = self.run_dir / "samples" / f"step_{self.progress.step:07d}.png"
+        if self.monitor.attempt(path, lambda: save_grid(images, path, nrow)):
+            for hook in self.hooks.values():
+                hook.after_samples(self.progress.step, images, nrow)
+            return path
+        return None
 
     def save(self, *names: str) -> None:
         """Write the whole state to checkpoints/latest.pt, or to each file named (a kept step_*.pt, the
@@ -298,26 +327,57 @@ class Trainer:
         state = {"step": self.progress.step, "config": self.cfg.to_dict(), **self.state.state_dict()}
         if not self.world.is_main:  # the state_dict gathered each process's random streams
             return
+        self.monitor.sync()  # the lines this checkpoint counts as written are on the disk before it
         for name in names or ("latest.pt",):
             path = self.run_dir / "checkpoints" / name
             try:
                 save_checkpoint(path, state)
             except OSError as e:  # a full disk: the previous file is whole, training goes on
                 self.monitor.note(f"could not write {path} ({e.strerror or e}); the previous checkpoint is kept")
+                continue
+            if name == "latest.pt":
+                self.saved_step = self.progress.step
+
+
+def save_config(cfg: Config, run_dir: Path) -> None:
+    """RUN_DIR/config.json, atomically; a write that fails (a full disk) is one line, the old file whole."""
+    path = run_dir / "config.json"
+    try:
+        cfg.save(path)
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror or e}); free some space and start again") from None
+
+
+class StepAbandoned(Exception):
+    """A stop request ended a step between its phases (the step is not finished, so nothing is saved)."""
 
 
 class _InterruptFlag:
-    """Turns the first Ctrl-C / SIGTERM into a flag, so the loop stops after the current step and
-    saves a checkpoint; a second Ctrl-C interrupts at once."""
+    """Turns Ctrl-C / SIGTERM into a stop request. The first stops the run after the current step, which
+    saves a checkpoint; a step still running STOP_GRACE seconds after it, or a second request, ends at the
+    next phase boundary without saving (`abandon`, one process only: several must finish their
+    collectives); a third interrupts at once."""
 
-    def __init__(self) -> None:
+    STOP_GRACE = 10.0
+
+    def __init__(self, abandon: bool = True) -> None:
         self.raised = False
+        self.count = 0
+        self.since = 0.0
+        self.abandon = abandon
         self._old: dict[int, object] = {}
 
     def _handler(self, signum, frame) -> None:
-        if self.raised:
+        self.count += 1
+        if self.count >= 3 or (self.count == 2 and not self.abandon):
             raise KeyboardInterrupt
-        self.raised = True
+        if not self.raised:
+            self.raised, self.since = True, time.monotonic()
+
+    def check_abandon(self) -> None:
+        """Raise StepAbandoned where a stop request has waited long enough for the step to end."""
+        if self.raised and self.abandon and (self.count > 1 or time.monotonic() - self.since > self.STOP_GRACE):
+            raise StepAbandoned
 
     def __enter__(self) -> _InterruptFlag:
         try:

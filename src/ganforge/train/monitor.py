@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
-from ..jsonio import append_line, dumps
+from ..files import append_lines, fsync_path
+from ..jsonio import dumps, write_lines
 from ..report.plots import plot_losses, read_metrics
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Monitor:
         self._pending: list[tuple[dict, list[str], torch.Tensor, float]] = []
         self._t0 = time.perf_counter()
         self.bar: tqdm | None = None
+        self._unwritten: list[dict] = []  # lines a failed write (a full disk) left for the next one
+        self._failing: set[str] = set()
 
     def start(self, step: int, total_steps: int) -> None:
         """Drop lines a resumed run will write again, and show the progress bar."""
@@ -67,7 +70,10 @@ class Monitor:
         rows = read_metrics(self.path)
         kept = [r for r in rows if r["step"] < step or (r["step"] == step and step % self.log_every == 0)]
         if len(kept) < len(rows):
-            self.path.write_text("".join(dumps(r) + "\n" for r in kept))
+            write_lines(self.path, kept)
+        last = kept[-1]["step"] if kept else -1
+        self._unwritten = [r for r in self._unwritten if r["step"] > last]  # written after that checkpoint
+        self._write([])  # the lines a checkpoint holds because a full disk kept them from the file
 
     def update(self, values: dict[str, torch.Tensor]) -> None:
         """A step's metrics (kept as they are: no work on the device until the window closes)."""
@@ -114,28 +120,61 @@ class Monitor:
             row.update({k: round(v, 6) for k, v in zip(keys, values[: len(keys)], strict=True)})
             values = values[len(keys) :]
             row["images_per_s"] = speed
-            if self.writes:
-                append_line(self.path, row)
             rows.append(row)
+        self._write(rows)
         if self.bar is not None:
             shown = {k: f"{rows[-1][k]:.3f}" for k in SHOWN if k in rows[-1]}
             self.bar.set_postfix(shown | {"img/s": f"{rows[-1]['images_per_s']:.0f}"})
         return rows
 
+    def _write(self, rows: list[dict]) -> None:
+        """Append the lines, after any that an earlier failed write left over; a write that fails keeps
+        them all for the next one (and the checkpoint holds them), so no line is lost to a full disk."""
+        self._unwritten += rows
+        if not self.writes or not self._unwritten:
+            return
+        lines = [dumps(r) + "\n" for r in self._unwritten]
+        if self.attempt(self.path, lambda: append_lines(self.path, lines), "its lines are kept until it can"):
+            self._unwritten = []
+
+    def attempt(self, path: Path, write, consequence: str = "training goes on") -> bool:
+        """Run `write` (of `path`); an OSError (a full disk) is noted once, until a write of it succeeds."""
+        try:
+            write()
+        except OSError as e:
+            if path.name not in self._failing:
+                self._failing.add(path.name)
+                self.note(f"could not write {path} ({e.strerror or e}); {consequence}")
+            return False
+        self._failing.discard(path.name)
+        return True
+
+    def sync(self) -> None:
+        """Flush the run's line files to the disk (before a checkpoint that counts their lines)."""
+        if self.writes:
+            for path in (self.path, self.path.with_name("events.jsonl"), self.log_path):
+                fsync_path(path)
+
     def note(self, text: str, console: bool = True) -> None:
-        """A line for the run's log.txt and, unless quiet, the console (above the progress bar)."""
+        """A line for the run's log.txt and, unless quiet, the console (above the progress bar). A log
+        that cannot be written (a full disk) leaves the line on the console only."""
         if not self.writes:
             return
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {text}\n")
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            append_lines(self.log_path, [f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {text}\n"])
+        except OSError:
+            console = True
         if console and not self.quiet:
             tqdm.write(text, file=sys.stderr)
 
     def plot(self) -> Path | None:
         if not self.writes:
             return None
-        return plot_losses(self.path, self.plot_path, self.chance)
+        done: list[Path | None] = []
+        if self.attempt(self.plot_path, lambda: done.append(plot_losses(self.path, self.plot_path, self.chance))):
+            return done[0]
+        return None
 
     def close(self) -> None:
         if self.bar is not None:
@@ -143,7 +182,8 @@ class Monitor:
 
     def state_dict(self) -> dict:
         """The open window's values (closed windows are read back before every checkpoint)."""
-        return {"values": {k: [v.cpu() for v in vs] for k, vs in self._values.items()}, "steps": self._steps}
+        values = {k: [v.cpu() for v in vs] for k, vs in self._values.items()}
+        return {"values": values, "steps": self._steps, "unwritten": list(self._unwritten)}
 
     def load_state_dict(self, state: dict) -> None:
         if "values" in state:
@@ -152,3 +192,4 @@ class Monitor:
             sums, counts = state.get("sums", {}), state.get("counts", {})
             self._values = {k: [v / counts[k]] * counts[k] for k, v in sums.items()}
         self._steps = int(state.get("steps", 0))
+        self._unwritten = [r for r in state.get("unwritten", []) if isinstance(r, dict)]

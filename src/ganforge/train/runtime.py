@@ -75,7 +75,7 @@ class Runtime:
         device = resolve_device(train.device, world)
         if device.type == "cuda" and device.index is not None:
             torch.cuda.set_device(device)
-        distributed.join(world, device.type, train.dist_backend)
+        distributed.join(world, device.type, train.dist_backend, train.dist_timeout)
         if train.batch_size % world.size:
             raise UserError(
                 f"train.batch_size={train.batch_size} is the global batch and must divide among {world.size} "

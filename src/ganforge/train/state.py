@@ -162,7 +162,7 @@ class TrainingState:
                     component.load_state_dict(state[name])
                 except torch.OutOfMemoryError:
                     raise
-                except (RuntimeError, ValueError, KeyError, IndexError) as e:
+                except (RuntimeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
                     raise mismatch(source, name, e, state.get("config"), config or {}) from None
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..jsonio import append_line, dumps, read_lines
+from ..jsonio import append_line, read_lines, write_lines
 from ..metrics.diversity import DiversityProbe
 from .health import ADVICE, Event, detector_for
 from .hooks import HOOKS, Hook, Stop
@@ -86,7 +86,7 @@ class HealthWatch(Hook):
         """events.jsonl and log.txt; the console too, unless the run stops on it (the CLI prints that)."""
         self._forget_after_resume()
         if self.trainer.world.is_main:
-            append_line(self.path, event.to_dict())
+            self.trainer.monitor.attempt(self.path, lambda: append_line(self.path, event.to_dict()))
         stops = stopping and event.kind in self.stop_on
         self.trainer.monitor.note(event.line(), console=not stops and stopping)
         if stops:
@@ -95,9 +95,9 @@ class HealthWatch(Hook):
     def _forget_after_resume(self) -> None:
         """Drop the events after the checkpoint a resumed run started from: it finds them again."""
         if self.resumed_at is not None:
-            kept = [e for e in read_lines(self.path) if e["step"] <= self.resumed_at]
+            kept = [e for e in read_lines(self.path, key="step") if e["step"] <= self.resumed_at]
             if self.path.exists() and self.trainer.world.is_main:
-                self.path.write_text("".join(dumps(e) + "\n" for e in kept))
+                write_lines(self.path, kept)
             self.resumed_at = None
 
     def state_dict(self) -> dict:
