@@ -34,6 +34,7 @@ def run_cases(root: Path, runs: dict[str, str], folders: dict[str, str], base: l
         ("--resume without latest.pt", ["train", "--resume", str(no_latest), "--steps", "2", "--quiet"], "accept", ""),
         ("--resume after a cut metrics line", ["train", "--resume", str(cut), "--steps", "2", "--quiet"], "accept", ""),
         ("--resume --checkpoint missing", ["train", "--resume", run, "--checkpoint", "step_99"], "refuse", run),
+        ("--resume --steps below the run's step", ["train", "--resume", str(no_latest), "--steps", "1"], "refuse", ""),
         ("--checkpoint without --resume", [*base, "--out", str(root / "n1"), "--checkpoint", "step_1"], "refuse", ""),
     ]
     inside = {

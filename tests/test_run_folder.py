@@ -49,25 +49,34 @@ def metrics_steps(run):
 
 def test_two_trainings_started_on_one_new_folder_leave_one_whole_run(tmp_path):
     """Real concurrent processes on one --out, with different seeds and latent sizes: one trains, the other
-    is refused in one line having written nothing, and the config fits the checkpoint. Without --out, two
-    runs started in the same second get folders of their own."""
+    is refused in one line having written nothing, and the config fits the checkpoint (the refused one
+    used to replace config.json before the lock refused it)."""
     out = tmp_path / "same"
     base = [sys.executable, "-m", "ganforge", "train", "dcgan", "--data", "digits", "--steps", "4", "--quiet", *SETS]
     jobs = [[*base, "--out", str(out), "--seed", str(seed), "--set", f"model.latent_dim={dim}"]
             for seed, dim in ((1, 16), (2, 24))]  # fmt: skip
-    jobs += [base, base]  # default names, in tmp_path
     running = [subprocess.Popen(j, cwd=tmp_path, env=ENV, stderr=subprocess.PIPE, text=True) for j in jobs]
     ended = [(p.wait(timeout=300), p.stderr.read()) for p in running]
-    codes = sorted(code for code, _ in ended[:2])
-    assert codes == [0, 2], ended
-    refusal = next(err for code, err in ended[:2] if code == 2)
+    assert sorted(code for code, _ in ended) == [0, 2], ended
+    refusal = next(err for code, err in ended if code == 2)
     assert len(refusal.strip().splitlines()) == 1 and ("being trained" in refusal or "not empty" in refusal)
     saved = load_checkpoint(out / "checkpoints" / "latest.pt")
     assert json.loads((out / "config.json").read_text()) == saved["config"]
     assert ganforge.load(out, device="cpu").sample(2, seed=0).shape[0] == 2
-    assert [code for code, _ in ended[2:]] == [0, 0], ended[2:]
-    folders = sorted(p for p in (tmp_path / "runs").iterdir())
-    assert len(folders) == 2 and all((f / "checkpoints" / "latest.pt").is_file() for f in folders)
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    """Default names have one-second resolution: the second claim of runs/NAME (held by the first) gets
+    runs/NAME-2 rather than sharing the folder."""
+    from ganforge.train.run_folder import NewRun
+
+    first, second = NewRun(None, "dcgan-20261206-120000", tmp_path), NewRun(None, "dcgan-20261206-120000", tmp_path)
+    with first as a, second as b:
+        assert (a.name, b.name) == ("dcgan-20261206-120000", "dcgan-20261206-120000-2")
+    empty = NewRun(None, "dcgan-20261206-120000", tmp_path)
+    empty.__enter__()
+    empty.abandon()  # a run that failed to start leaves no folder of its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dcgan-20261206-120000", "dcgan-20261206-120000-2"]
 
 
 def test_a_run_that_fails_to_start_leaves_no_folder(capsys, tmp_path):
@@ -113,6 +122,13 @@ def test_resume_with_checkpoint_rolls_back_and_keeps_what_came_after_aside(capsy
     assert_one_line_error(code, err, "--checkpoint step_99", "step_0000002")
     code, _, err = run_cli(capsys, "train", "dcgan", "--checkpoint", "step_4", "--out", tmp_path / "new")
     assert_one_line_error(code, err, "--checkpoint", "--resume")
+
+
+def test_resume_to_a_total_below_the_runs_step_is_refused(capsys, run8, tmp_path):
+    run = copy_of(run8, tmp_path)
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--steps", "4")
+    assert_one_line_error(code, err, "the run is at step 8", "give more than 8")
+    assert weights(run)[0] == 8
 
 
 def test_a_metrics_line_cut_off_by_a_kill_is_dropped_not_glued(capsys, run8, tmp_path):

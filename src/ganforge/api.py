@@ -10,6 +10,7 @@ g.to_pil(images)[0].save("digit.png")
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,7 @@ class Generator:
 def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Generator:
     """The generator of a run with its family's contract: its latest checkpoint, or the one named (a
     file, or a name in its checkpoints/ folder such as `best` or `step_0001000`)."""
-    if not isinstance(run_dir, (str, Path)) or not isinstance(device, str):
+    if not isinstance(run_dir, (str, os.PathLike)) or not isinstance(device, str):
         raise UserError(f"load(run_dir, device) takes a folder path and a device name; got {run_dir!r}, {device!r}")
     path, cfg = open_run(run_dir)
     dev = resolve_device(device)

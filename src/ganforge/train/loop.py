@@ -125,6 +125,12 @@ class Trainer:
         self.total_steps = (
             cfg.train.epochs * self.batches_per_epoch // per_step if cfg.train.epochs else cfg.train.steps
         )
+        if self.progress.step > self.total_steps:
+            total = f"{cfg.train.epochs} epochs ({self.total_steps} steps)" if cfg.train.epochs else self.total_steps
+            raise UserError(
+                f"the run is at step {self.progress.step} and its new total is {total}; --steps and --epochs give "
+                f"the new total: give more than {self.progress.step} steps"
+            )
         # Read the first batch before writing anything, so that unreadable data leaves no half-made run.
         self._first_batch = next(self.stream)
         if not resume and self.world.is_main:

@@ -130,8 +130,10 @@ class Monitor:
     def _write(self, rows: list[dict]) -> None:
         """Append the lines, after any that an earlier failed write left over; a write that fails keeps
         them all for the next one (and the checkpoint holds them), so no line is lost to a full disk."""
+        if not self.writes:
+            return
         self._unwritten += rows
-        if not self.writes or not self._unwritten:
+        if not self._unwritten:
             return
         lines = [dumps(r) + "\n" for r in self._unwritten]
         if self.attempt(self.path, lambda: append_lines(self.path, lines), "its lines are kept until it can"):

@@ -57,9 +57,9 @@ class TensorBoardLogger(Hook):
         for key, value in row.items():
             if key not in NOT_SCALARS and isinstance(value, (int, float)):
                 self.writer.add_scalar(_tag(key), value, step)
-        events = read_lines(self.trainer.run_dir / "events.jsonl")
-        for event in events[self.events_seen :]:
-            self.writer.add_text("events", f"step {event['step']} [{event['kind']}] {event['message']}", event["step"])
+        events = read_lines(self.trainer.run_dir / "events.jsonl", key="step")
+        for e in events[self.events_seen :]:
+            self.writer.add_text("events", f"step {e['step']} [{e.get('kind')}] {e.get('message')}", e["step"])
         self.events_seen = max(self.events_seen, len(events))
         self.writer.flush()
 
