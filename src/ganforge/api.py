@@ -23,9 +23,9 @@ from .config import Config, check_seed, load_config
 from .config_overrides import FLAG_OF, apply_overrides, parse_override
 from .data.images import to_pil
 from .errors import UserError
-from .files import append_lines, check_free_space
+from .files import append_lines
 from .models import InferenceContract, build_models, inference_contract
-from .outputs import MIN_FREE_BYTES
+from .outputs import check_free_space
 from .train.checkpoint import load_checkpoint, load_weights
 from .train.distributed import broadcast_object, leave
 from .train.loop import Trainer, save_config
@@ -146,7 +146,7 @@ def _resume(run_dir: Path, options: dict[str, Any], quiet: bool, command: str, c
         cfg = apply_overrides(cfg, {"health.stop_on": stop_on}, FLAG_OF)
     runtime = _join(cfg)
     if runtime.is_main:
-        check_free_space(run_dir, MIN_FREE_BYTES, f"resuming {run_dir}")
+        check_free_space(run_dir, f"free some space before resuming {run_dir}")
     with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
         start = None
         if checkpoint is not None:

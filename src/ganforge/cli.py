@@ -194,7 +194,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     default = run_dir / f"eval_{name}.json"
     out = Path(a.out) if a.out else default
     check_output_file(out, "--out", run_dir, default)  # before the work, not after it
-    check_outputs([(out, Path("the results"))], run_files(run_dir) if out != default else [], "--out")
+    check_outputs([(out, Path("the results"))], run_files(run_dir), "--out")
     g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
     images = a.images or (10**9 if paired else 5000)
     evaluator = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)

@@ -21,8 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import UserError
-
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -117,10 +115,10 @@ def _whole_length(fd: int, size: int) -> int:
     return 0
 
 
-def append_lines(path: Path, lines: list[str], durable: bool = False) -> None:
+def append_lines(path: Path, lines: list[str]) -> None:
     """Append `lines` (each ending in a newline) to `path`. A line cut off at the end of the file (a kill
     while it was written) is dropped first; a write that fails (a full disk) is cut back and raised, so
-    the file always holds whole lines. `durable`: flushed to the disk."""
+    the file always holds whole lines. (Flushed to the disk by `fsync_path`, before each checkpoint.)"""
     data = "".join(lines).encode()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     try:
@@ -131,8 +129,6 @@ def append_lines(path: Path, lines: list[str], durable: bool = False) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
@@ -163,15 +159,3 @@ def read_inside(root: Path, path: Path) -> bytes | None:
         return None
     finally:
         os.close(fd)
-
-
-def check_free_space(folder: Path, needed: int, what: str) -> None:
-    """Refuse to start work on a disk with less than `needed` bytes free in `folder`."""
-    import shutil
-
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if free < needed:
-        raise UserError(f"only {free // 2**20} MB free on the disk of {folder}; free some space before {what}")

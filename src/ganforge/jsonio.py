@@ -78,8 +78,8 @@ def parse_lines(text: str, key: str | None = None) -> list[dict]:
     return rows
 
 
-def append_line(path: Path, obj: Any, durable: bool = False) -> None:
-    append_lines(path, [dumps(obj) + "\n"], durable)
+def append_line(path: Path, obj: Any) -> None:
+    append_lines(path, [dumps(obj) + "\n"])
 
 
 def write_lines(path: Path, rows: list[Any]) -> None:

@@ -79,25 +79,29 @@ MIN_FREE_BYTES = 64 * 2**20
 def check_run_folder(run_dir: Path, new: bool = True) -> None:
     """Refuse, before anything is trained or written, an output folder that is a file, not empty (`new`),
     not writable, or on a disk with less than MIN_FREE_BYTES free."""
-    check_folder(run_dir, "--out")
+    check_folder(run_dir, "--out")  # also: the nearest existing folder above it is a folder
     # train.lock alone: a run starting there (its lock says by whom) or one that never started
     if new and run_dir.is_dir() and any(p.name != "train.lock" for p in run_dir.iterdir()):
         raise UserError(
             f"output folder {run_dir} is not empty; continue it with --resume {run_dir} or choose another --out"
         )
     existing = next(p for p in [run_dir, *run_dir.absolute().parents] if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"--out {run_dir}: {existing} is a file, not a folder; choose another --out")
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
         raise UserError(f"cannot write in {existing} ({e.strerror}); choose another --out") from None
-    free = shutil.disk_usage(existing).free
+    check_free_space(existing, "free some space or choose another --out")
+
+
+def check_free_space(folder: Path, fix: str) -> None:
+    """Refuse to start work (a new run, a resume) on a disk with less than MIN_FREE_BYTES free."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
     if free < MIN_FREE_BYTES:
-        raise UserError(
-            f"only {free // 2**20} MB free on the disk of {existing}; free some space or choose another --out"
-        )
+        raise UserError(f"only {free // 2**20} MB free on the disk of {folder}; {fix}")
 
 
 def check_outputs(outputs: Iterable[tuple[Path, Path]], protected: Iterable[Path], option: str) -> None:

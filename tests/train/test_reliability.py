@@ -111,10 +111,10 @@ def test_a_resume_on_a_full_disk_leaves_the_run_as_it_was(tmp_path):
 def test_resume_checks_the_free_space_as_a_new_run_does(capsys, tmp_path, monkeypatch):
     import shutil
 
-    from ganforge import api
+    from ganforge import outputs
 
     run = tiny_run(tmp_path / "run", steps=2)
-    monkeypatch.setattr(api, "MIN_FREE_BYTES", shutil.disk_usage(tmp_path).free + 2**40)  # the disk's real figure
+    monkeypatch.setattr(outputs, "MIN_FREE_BYTES", shutil.disk_usage(tmp_path).free + 2**40)  # the disk's real figure
     code, _, err = run_cli(capsys, "train", "--resume", run.dir, "--steps", "4")
     assert_one_line_error(code, err, "MB free", "free some space")
     assert load_checkpoint(run.dir / "checkpoints" / "latest.pt")["step"] == 2

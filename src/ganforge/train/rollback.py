@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..jsonio import read_lines, write_lines
+from ..jsonio import loads, read_lines, read_text, write_lines
 from .checkpoint import STEP_FILE, checkpoint_step
 
 GRID = re.compile(r"step_(\d+)\.png")
@@ -87,8 +87,6 @@ def _later(pattern: re.Pattern, name: str, step: int) -> bool:
 
 def read_step(path: Path) -> int | None:
     """The checkpoint step an eval_*.json was measured at."""
-    from ..jsonio import loads, read_text
-
     try:
         data = loads(read_text(path))
     except (OSError, ValueError):
