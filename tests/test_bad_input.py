@@ -195,7 +195,7 @@ def test_a_run_config_edited_after_training_is_named_not_a_traceback(capsys, tmp
 
 
 def test_the_catalogue_of_bad_inputs_ends_each_in_one_line_or_works(tmp_path):
-    """benchmarks/bad_inputs.py: 184 inputs a new user gets wrong or finds unusual (values, flags, config
+    """benchmarks/bad_inputs.py: 185 inputs a new user gets wrong or finds unusual (values, flags, config
     files, image files of every kind, run folders crafted or damaged, checkpoints, outputs aimed into a run,
     rollbacks, sizes, counts and seeds): each is refused in one line with exit status 2 and the run it was
     given untouched, or, for those that should work, works."""
