@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-fast lint format docs bench clean
 
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu takes PyTorch's CPU wheel where pip would choose a CUDA build.
 TORCH_INDEX ?=
@@ -25,12 +25,23 @@ run: $(STAMP)
 	$(VENV)/bin/ganforge evaluate $$out && \
 	$(VENV)/bin/ganforge report $$out
 
-test: $(STAMP) lint
+# Everything: what CI runs (about 15 minutes on 2 cores).
+test: $(STAMP) lint docs
 	$(PY) -m pytest -q
+
+# The edit-test loop: every test but those marked slow (the long training runs they share), in a few minutes.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# The documentation site (mkdocs.yml), built strictly into a temporary folder: a broken link or anchor fails.
+# Not --quiet: it hides the warnings that --strict counts, and the build then passes whatever they say.
+docs: $(STAMP)
+	@d=$$(mktemp -d); NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir "$$d/site" >"$$d/log" 2>&1; \
+	status=$$?; [ $$status -eq 0 ] || cat "$$d/log" >&2; rm -rf "$$d"; exit $$status
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks

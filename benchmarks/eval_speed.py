@@ -27,10 +27,10 @@ def timed(fn, sync) -> tuple[float, object]:
 
 def main() -> None:
     from ganforge.data.builtin import digits_images
+    from ganforge.devices import resolve_device
     from ganforge.metrics.distribution import density_coverage, fid, kid, precision_recall
     from ganforge.metrics.features import extract, train_own
     from ganforge.metrics.inception import FIDInception
-    from ganforge.train.runtime import resolve_device
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")

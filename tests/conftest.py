@@ -85,3 +85,37 @@ def digits_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "digits"
     ganforge.train("dcgan-mnist", data="digits", steps=1500, out=out, quiet=True)
     return out
+
+
+# Runs of more than a few seconds, shared by the tests that read them: a test that uses one is `slow`.
+SLOW_FIXTURES = {"digits_run", "restore_run", "shapes_run", "short_run", "collapsed", "cured", "one_process",
+                 "two_processes"}  # fmt: skip
+# Tests that train for more than about 5 s themselves (measured with pytest --durations on 2 cores).
+SLOW_TESTS = {
+    "test_a_run_killed_at_a_random_moment_resumes_to_the_uninterrupted_weights",
+    "test_the_catalogue_of_bad_inputs_ends_each_in_one_line_or_works",
+    "test_sync_batchnorm_normalises_over_the_global_batch",
+    "test_two_evaluations_of_one_run_at_once_both_succeed",
+    "test_a_disk_that_fills_and_frees_again_loses_nothing",
+    "test_d_wins_in_a_real_run_and_the_health_verdict",
+    "test_a_one_process_run_resumed_on_two_processes_continues_it",
+    "test_a_two_process_run_resumed_on_one_process_continues_it",
+    "test_each_adversarial_loss_learns_digits",
+    "test_a_step_that_would_not_end_stops_between_its_phases",
+    "test_unpadded_unet_crops_targets_and_evaluates",
+    "test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs",
+    "test_old_runs_resume_evaluate_and_report",
+    "test_a_resume_on_a_full_disk_leaves_the_run_as_it_was",
+    "test_processes_decide_together_whether_the_weights_are_finite",
+    "test_compiled_networks_train_alike_and_save_plain_keys",
+    "test_an_interrupted_run_leaves_whole_files",
+    "test_evaluate_with_the_inception_features",
+    "test_the_readme_python_example_runs",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `slow` what `make test-fast` leaves out: the tests of the long shared runs and the long tests."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

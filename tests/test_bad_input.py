@@ -195,11 +195,11 @@ def test_a_run_config_edited_after_training_is_named_not_a_traceback(capsys, tmp
 
 
 def test_the_catalogue_of_bad_inputs_ends_each_in_one_line_or_works(tmp_path):
-    """benchmarks/bad_inputs.py: 185 inputs a new user gets wrong or finds unusual (values, flags, config
+    """tests/catalogue/bad_inputs.py: 185 inputs a new user gets wrong or finds unusual (values, flags, config
     files, image files of every kind, run folders crafted or damaged, checkpoints, outputs aimed into a run,
     rollbacks, sizes, counts and seeds): each is refused in one line with exit status 2 and the run it was
     given untouched, or, for those that should work, works."""
-    from benchmarks.bad_inputs import sweep
+    from tests.catalogue.bad_inputs import sweep
 
     report = sweep(tmp_path)
     fine = ("clean", "handled")
@@ -216,7 +216,7 @@ def test_resume_flags_are_named_in_their_errors(capsys, tmp_path):
 
 
 def test_a_checkpoint_mismatch_blames_only_the_keys_that_shape_the_networks():
-    from ganforge.train.checkpoint import mismatch
+    from ganforge.runs.checkpoint import mismatch
 
     saved = {"version": 2, "model": {"family": "dcgan", "width": 8}, "data": {"name": "./old", "image_size": 32}}
     now = {"version": 2, "model": {"family": "dcgan", "width": 16}, "data": {"name": "/new", "image_size": 32,

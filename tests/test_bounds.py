@@ -9,11 +9,11 @@ import time
 
 import pytest
 import torch
-from benchmarks.bad_inputs import png_claiming
 from PIL import Image
 
 import ganforge
 from ganforge.data.folder import ImageFolder
+from tests.catalogue.bad_inputs import png_claiming
 from tests.conftest import tiny_overrides
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.train.test_loop import write_folder

@@ -98,7 +98,7 @@ def test_existing_run_is_never_overwritten(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--steps", "4", "--out", out, *TINY)
     assert_one_line_error(code, err, out, "--resume")
     code, _, err = run_cli(capsys, "train", "--resume", out, "--batch-size", "3")
-    assert_one_line_error(code, err, "batch_size")
+    assert_one_line_error(code, err, "--batch-size")
     (tmp_path / "notrun").mkdir()
     for argv in (
         ["sample", tmp_path / "notrun", "--out", tmp_path / "s"],

@@ -4,7 +4,7 @@ import pytest
 
 from ganforge.api import resolve_config
 from ganforge.config import Config, load_config, preset_names
-from ganforge.config_overrides import apply_overrides
+from ganforge.config.overrides import apply_overrides
 from ganforge.errors import UserError
 
 

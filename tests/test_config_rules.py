@@ -10,7 +10,7 @@ import pytest
 
 import ganforge
 from ganforge.config import Config, load_config, model_options, preset_dict, preset_names
-from ganforge.config_overrides import apply_overrides
+from ganforge.config.overrides import apply_overrides
 from ganforge.models import FAMILIES
 from tests.test_cli import assert_one_line_error, run_cli
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.models.family import InferenceContract
+from ganforge.inference.contract import InferenceContract
 from tests.test_cli import assert_one_line_error, run_cli
 
 ort = pytest.importorskip("onnxruntime")

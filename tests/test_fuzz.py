@@ -10,7 +10,7 @@ from ganforge.api import resolve_config
 from ganforge.config import Config, preset_names
 from ganforge.data.images import load_image, read_size
 from ganforge.errors import UserError
-from ganforge.train.checkpoint import load_checkpoint
+from ganforge.runs.checkpoint import load_checkpoint
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PNG, JPEG, ZIP = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"PK\x03\x04"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.train.checkpoint import load_checkpoint
+from ganforge.runs.checkpoint import load_checkpoint
 from tests.conftest import tiny_overrides
 from tests.test_cli import assert_one_line_error, run_cli
 
@@ -68,7 +68,7 @@ def test_two_trainings_started_on_one_new_folder_leave_one_whole_run(tmp_path):
 def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
     """Default names have one-second resolution: the second claim of runs/NAME (held by the first) gets
     runs/NAME-2 rather than sharing the folder."""
-    from ganforge.train.run_folder import NewRun
+    from ganforge.runs.folder import NewRun
 
     first, second = NewRun(None, "dcgan-20261206-120000", tmp_path), NewRun(None, "dcgan-20261206-120000", tmp_path)
     with first as a, second as b:

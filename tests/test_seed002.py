@@ -5,9 +5,8 @@ import json
 import pytest
 
 from ganforge.cli import main
-from ganforge.config import load_config
+from ganforge.config import load_config, load_seed002
 from ganforge.errors import UserError
-from ganforge.seed002 import load_seed002
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.train.test_loop import write_folder
 

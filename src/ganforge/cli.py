@@ -1,14 +1,20 @@
-"""The `ganforge` command: a thin layer over the Python API (argparse, the standard library's parser)."""
+"""The `ganforge` command: it parses the command line (argparse, the standard library's parser), calls the
+Python API's function of the command (api.py) and prints what it returns; nothing else."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import sys
-from pathlib import Path
 
+from . import __version__, api
+from .config.flags import TRAIN_FLAGS
 from .errors import TrainingStopped, UserError, one_line
+from .jsonio import dumps
+from .report.health import format_report
+from .report.summary import format_table
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -18,113 +24,25 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train a GAN. Every option is also a config key (ganforge info PRESET).",
     )
     p.add_argument("config", nargs="?", default=None, help="preset name or CONFIG.json (default: dcgan-mnist)")
-    p.add_argument("--data", help="built-in data set (digits, mnist, fashion-mnist) or a folder of images")
-    p.add_argument("--image-size", type=int, help="image resolution (data.image_size)")
-    p.add_argument(
-        "--degrade",
-        action="append",
-        metavar="KIND=S",
-        help="restoration: degrade clean images on the fly: noise=STD (of the [0, 1] range), blur=SIGMA, "
-        "jpeg=QUALITY, downscale=FACTOR; repeatable or comma-separated (data.degrade)",
-    )
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, help="total optimisation steps (train.steps)")
-    g.add_argument("--epochs", type=int, help="passes over the data instead of --steps (train.epochs)")
-    p.add_argument("--batch-size", type=int, help="images per step (train.batch_size)")
-    p.add_argument("--out", help="run directory (default: runs/PRESET-TIMESTAMP)")
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
-    p.add_argument("--seed", type=int, help="random seed (train.seed)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config key, e.g. --set train.g_optim.lr=1e-4 (repeatable)",
-    )
-    p.add_argument(
-        "--model-configs",
-        metavar="FILE",
-        help="a seed-002 model_configs.json: U-Net arguments and loss weights (see README)",
-    )
-    p.add_argument(
-        "--stop-on",
-        metavar="EVENTS",
-        help="stop training at these health events, comma-separated, e.g. mode_collapse,d_wins "
-        "(health.stop_on; nonfinite always stops)",
-    )
-    p.add_argument(
-        "--eval-every",
-        type=int,
-        metavar="N",
-        help="score the generator every N steps (FID, KID, precision/recall... or PSNR/SSIM for pairs), logged "
-        "beside the losses, checkpoints/best.pt kept (eval.every)",
-    )
-    p.add_argument("--best-metric", help="the metric best.pt is chosen by, e.g. fid, coverage, psnr (eval.best_metric)")
-    p.add_argument("--eval-features", help="own or inception: the features of the evaluation (eval.features)")
-    p.add_argument("--precision", help="auto (bf16 in --cuda-graphs, else fp32), fp32, bf16, fp16 (train.precision)")
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks (train.compile)")
-    p.add_argument(
-        "--cuda-graphs",
-        action="store_true",
-        default=None,
-        help="replay each step as one CUDA graph (train.cuda_graphs)",
-    )
-    p.add_argument("--logger", help="files (default) or tensorboard: also write RUN_DIR/tensorboard/ (train.logger)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest whole checkpoint")
-    p.add_argument(
-        "--checkpoint",
-        metavar="NAME",
-        help="with --resume: roll back to this checkpoint of the run (step_N, best); what came after it is moved "
-        "to RUN_DIR/rolled_back/",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+    lengths = p.add_mutually_exclusive_group()
+    for f in TRAIN_FLAGS:  # one table (config/flags.py) for the parser, the API and the errors
+        where = lengths if f.length else p
+        text = f"{f.help} ({f.key})" if f.key else f.help
+        if f.switch:
+            where.add_argument(f.flag, dest=f.name, action="store_true", default=None, help=text)
+        else:
+            kind = {"type": f.type} if f.type is not str else {}
+            action = {"action": "append"} if f.repeat else {}
+            where.add_argument(f.flag, dest=f.name, metavar=f.metavar, help=text, **kind, **action)
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    import shlex
-
-    from .api import train
-
-    command = shlex.join(["ganforge", *sys.argv[1:]]) if a.argv is None else shlex.join(["ganforge", *a.argv])
-    for flag, value in (("--steps", a.steps), ("--epochs", a.epochs)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} {value}: give a positive number")
-    flags = {"eval.every": a.eval_every, "eval.best_metric": a.best_metric, "eval.features": a.eval_features}
-    flags |= {"train.logger": a.logger, "train.precision": a.precision, "train.compile": a.compile}
-    flags |= {"train.cuda_graphs": a.cuda_graphs}
-    if a.resume:
-        fixed = ("config", "data", "image_size", "batch_size", "out", "device", "seed", "degrade",
-                 "model_configs", "eval_every", "best_metric", "eval_features", "logger", "precision", "compile",
-                 "cuda_graphs")  # fmt: skip
-        ignored = [f for f in fixed if getattr(a, f) is not None] + (["set"] if a.overrides else [])
-        if ignored:
-            raise UserError(
-                f"--resume continues a run with its own config; drop {', '.join(ignored)} "
-                "(only --steps/--epochs and --stop-on may change)"
-            )
-        run = train(resume=a.resume, steps=a.steps, epochs=a.epochs, stop_on=a.stop_on, quiet=a.quiet, command=command,
-                    checkpoint=a.checkpoint)  # fmt: skip
-    else:
-        run = train(
-            a.config or "dcgan-mnist",
-            data=a.data,
-            image_size=a.image_size,
-            steps=a.steps,
-            epochs=a.epochs,
-            batch_size=a.batch_size,
-            out=a.out,
-            device=a.device,
-            seed=a.seed,
-            degrade=a.degrade,
-            model_configs=a.model_configs,
-            stop_on=a.stop_on,
-            overrides=a.overrides,
-            settings=flags,
-            quiet=a.quiet,
-            command=command,
-            checkpoint=a.checkpoint,
-        )
+    command = shlex.join(["ganforge", *(sys.argv[1:] if a.argv is None else a.argv)])
+    options = {f.name: getattr(a, f.name) for f in TRAIN_FLAGS if f.key}
+    run = api.train(
+        a.config, out=a.out, resume=a.resume, quiet=bool(a.quiet), command=command, checkpoint=a.checkpoint,
+        model_configs=a.model_configs, overrides=a.set, **options,
+    )  # fmt: skip
     print(f"samples:    {run.latest_grid()}")
     print(f"loss plot:  {run.loss_plot}")
     print(f"checkpoint: {run.checkpoint}")
@@ -132,9 +50,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from .sampling import write_samples
-
-    grid = write_samples(a.run_dir, a.n, Path(a.out), Path(a.grid) if a.grid else None, a.seed, a.device, a.checkpoint)
+    grid = api.sample(a.run_dir, a.n, a.out, grid=a.grid, seed=a.seed, device=a.device, checkpoint=a.checkpoint)
     print(f"wrote {a.n} images to {a.out}")
     if grid is not None:
         print(f"grid: {grid}")
@@ -142,127 +58,59 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_translate(a: argparse.Namespace) -> int:
-    from .api import load
-    from .evaluate import translate_files
-    from .outputs import check_folder
-    from .train.run_dir import open_run
-
-    run_dir, _ = open_run(a.run_dir)
-    check_folder(Path(a.output), "--output", run_dir)
-    g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
-    n = translate_files(g, Path(a.input), Path(a.output), mode=a.fit, side_by_side=a.side_by_side)
+    n = api.translate(
+        a.run_dir, a.input, a.output, fit=a.fit, side_by_side=a.side_by_side, device=a.device, checkpoint=a.checkpoint
+    )
     print(f"wrote {n} images to {a.output}")
     return 0
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .export import export_generator
-    from .outputs import check_output_file, check_outputs, run_files
-    from .train.run_dir import open_run
-
-    run_dir, _ = open_run(a.run_dir)
-    check_output_file(Path(a.out), "--out", run_dir)
-    check_outputs([(Path(a.out), Path("the exported generator"))], run_files(run_dir), "--out")
-    out, shape = export_generator(run_dir, a.format, Path(a.out), a.batch, a.ema, a.checkpoint)
+    out, shape = api.export(a.run_dir, a.out, format=a.format, batch=a.batch, ema=a.ema, checkpoint=a.checkpoint)
     print(f"wrote {out} ({a.format}; example input shape {list(shape)}, batch {a.batch})")
     return 0
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .api import load
-    from .config import MAX_EVAL_IMAGES
-    from .data.paired import MissingSplit
-    from .evaluate import format_table, save_results
-    from .jsonio import dumps
-    from .metrics.generated import Evaluator
-    from .outputs import check_output_file, check_outputs, run_files
-    from .train.evaluation import TRAINING_PAIRS
-    from .train.run_dir import open_run
-
-    run_dir, cfg = open_run(a.run_dir)
-    paired = cfg.task == "paired"
-    if not paired and (a.data or a.split):
-        raise UserError("--data and --split choose held-out pairs of image-to-image runs; drop them for this run")
-    if a.images is not None and not 1 <= a.images <= MAX_EVAL_IMAGES:
-        raise UserError(
-            f"--images must be from 1 to {MAX_EVAL_IMAGES:,} (the images are scored in batches), got {a.images}"
-        )
-    features, split = a.features or "own", a.split or "test"
-    name = (f"{split}" + ("" if features == "own" else f"_{features}")) if paired else features
-    if a.checkpoint and Path(a.checkpoint).stem != "latest":
-        name += f"_{Path(a.checkpoint).stem}"
-    default = run_dir / f"eval_{name}.json"
-    out = Path(a.out) if a.out else default
-    check_output_file(out, "--out", run_dir, default)  # before the work, not after it
-    check_outputs([(out, Path("the results"))], run_files(run_dir), "--out")
-    g = load(run_dir, device=a.device, checkpoint=a.checkpoint)
-    images = a.images or (10**9 if paired else 5000)
-    evaluator = Evaluator(cfg, run_dir, features, images, g.device, split=split, data=a.data)
-    try:
-        results = evaluator(g) | {"extractor": features, "step": g.step}
-    except MissingSplit as e:
-        raise UserError(f"{e}, or evaluate another with --split {' or '.join(e.present)}") from None
-    if paired and evaluator.scores_training_pairs():
-        results["warning"] = f"{TRAINING_PAIRS}: give held-out pairs with --data FOLDER"
+    results, path = api.evaluate(
+        a.run_dir, features=a.features, images=a.images, checkpoint=a.checkpoint, data=a.data, split=a.split,
+        out=a.out, device=a.device,
+    )  # fmt: skip
+    if "warning" in results:
         print(f"ganforge: warning: {results['warning']}", file=sys.stderr)
-    save_results(results, out)
     print(dumps(results, indent=2) if a.json else format_table(results))
     if not a.json:
-        print(f"saved {out}")
+        print(f"saved {path}")
     return 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .outputs import check_output_file, check_outputs, run_files
-    from .report.html import write_report
-    from .train.run_dir import open_run
-
-    run_dir, _ = open_run(a.run_dir)
-    default = run_dir / "report.html"
-    out = Path(a.out) if a.out else default
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}")
-    check_output_file(out, "--out", run_dir, default)
-    check_outputs([(out, Path("the report"))], run_files(run_dir), "--out")
-    print(f"report: {write_report(run_dir, out)}")
+    print(f"report: {api.report(a.run_dir, a.out)}")
     return 0
 
 
 def cmd_health(a: argparse.Namespace) -> int:
-    from .jsonio import dumps
-    from .report.health import format_report, health_report
-
-    report = health_report(a.run_dir)
+    report = api.health(a.run_dir)
     print(dumps(report, indent=2) if a.json else format_report(report))
     return 0
 
 
 def cmd_presets(a: argparse.Namespace) -> int:
-    from .config import preset_names, preset_summary
-
-    names = preset_names()
-    width = max(map(len, names))
-    for name in names:
-        print(f"{name:<{width}}  {preset_summary(name)}")
+    found = api.presets()
+    width = max(map(len, found))
+    for name, summary in found.items():
+        print(f"{name:<{width}}  {summary}")
     return 0
 
 
 def cmd_info(a: argparse.Namespace) -> int:
-    from .config import load_config
-    from .models import build_models
-    from .report.summary import network_summary
-    from .train.run_dir import is_run_dir
-
-    path = Path(a.target)
-    cfg = load_config(path / "config.json") if path.is_dir() and is_run_dir(path) else load_config(a.target)
-    g, d = build_models(cfg)
-    nets = {"generator": network_summary(g, cfg, "g"), "discriminator": network_summary(d, cfg, "d")}
+    cfg, nets, tables = api.info(a.target)
     if a.json:
-        print(json.dumps({"config": cfg.to_dict(), "networks": nets}, indent=2))
+        print(json.dumps({"config": cfg.to_dict(), "networks": tables}, indent=2))
         return 0
     print(json.dumps(cfg.to_dict(), indent=2))
-    for name, s in nets.items():
-        print(f"\n{name}: {type(g if name == 'generator' else d).__name__}")
+    for name, s in tables.items():
+        print(f"\n{name}: {type(nets[name]).__name__}")
         print(f"  {'layer':<28}{'type':<20}{'output shape':<22}{'params':>12}")
         for row in s["layers"]:
             shape = "x".join(map(str, row["output_shape"]))
@@ -275,8 +123,6 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = argparse.ArgumentParser(prog="ganforge", description="Train, watch, evaluate and use GANs for images.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

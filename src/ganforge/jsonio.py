@@ -90,3 +90,8 @@ def write_lines(path: Path, rows: list[Any]) -> None:
 def write_json(path: Path, obj: Any, indent: int | None = 2) -> Path:
     """A JSON file, written atomically."""
     return atomic_write(path, dumps(obj, indent=indent) + "\n")
+
+
+def is_number(v: object) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .errors import UserError
 from .metrics import image as image_metrics
-from .registry import Registry
+from .registry import ADVERSARIAL_LOSSES, PENALTIES, RECONSTRUCTION_LOSSES
 
 if TYPE_CHECKING:
     from .config import Config, LossConfig
@@ -66,9 +66,6 @@ class AdversarialLoss:
 
     def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
-
-
-ADVERSARIAL_LOSSES: Registry[type[AdversarialLoss]] = Registry("adversarial loss", key="loss.gan")
 
 
 @ADVERSARIAL_LOSSES.register("bce")
@@ -166,7 +163,6 @@ def build_adversarial_loss(cfg: Config) -> AdversarialLoss:
 
 
 ReconstructionLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-RECONSTRUCTION_LOSSES: Registry[ReconstructionLoss] = Registry("reconstruction loss")
 RECONSTRUCTION_LOSSES.register("l1", lambda fake, real: F.l1_loss(fake, real))
 RECONSTRUCTION_LOSSES.register("ssim", image_metrics.ssim_loss)
 RECONSTRUCTION_LOSSES.register("gmsd", image_metrics.gmsd_loss)
@@ -199,7 +195,6 @@ class Penalty:
     uses_fakes: bool = False
 
 
-PENALTIES: Registry[Callable[[Config], Penalty | None]] = Registry("penalty")
 Discriminate = Callable[[torch.Tensor], torch.Tensor]
 
 

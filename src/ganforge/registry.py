@@ -1,25 +1,32 @@
-"""Named registries: model families, adversarial losses, penalties, tasks.
+"""Every registry of ganforge, in the bottom module: a capability is added by registering it under a name,
+from ganforge's own files (each model, loss or data file fills the registry it serves) or from user code,
+without editing the code that uses it.
 
-A capability is added by registering it under a name, from ganforge's own modules or from user code,
-without editing the code that uses it. An unknown name is a UserError that names the config key and
-lists the choices.
+The config asks this module, not the model, loss and data modules, which names a key may take
+(`names_for("model.family")`) and how a free-text key is parsed (`TEXT_PARSERS`), so the config imports
+nothing above it. An unknown name is a UserError that names the config key and lists the choices.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import UserError
 
 T = TypeVar("T")
+_BY_KEY: dict[str, Registry[Any]] = {}
 
 
 class Registry(Generic[T]):
-    """A name -> object table; `key` is the config key that selects from it (for error messages)."""
+    """A name -> object table; `keys` are the config keys that select from it (for error messages and
+    for `names_for`)."""
 
-    def __init__(self, what: str, key: str = ""):
-        self.what, self.key = what, key
+    def __init__(self, what: str, *keys: str):
+        self.what, self.keys = what, keys
+        self.key = " / ".join(keys)
+        for key in keys:
+            _BY_KEY[key] = self
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, obj: T | None = None, *, replace: bool = False) -> Callable[[T], T] | T:
@@ -50,3 +57,23 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
+
+
+def names_for(key: str) -> list[str]:
+    """The names the registry behind config key `key` holds now (a name registered later counts at once)."""
+    return _BY_KEY[key].names()
+
+
+# What each registry holds is typed where it is filled: a Family (models/family.py), an AdversarialLoss
+# class, a ReconstructionLoss and a penalty factory (losses.py), an optimiser factory (train/optim.py), a
+# feature-extractor factory (metrics/features.py), a Task class (train/tasks.py), a hook factory
+# (train/hooks.py), and a text parser that raises UserError on bad text.
+FAMILIES: Registry[Any] = Registry("model family", "model.family")
+ADVERSARIAL_LOSSES: Registry[Any] = Registry("adversarial loss", "loss.gan")
+RECONSTRUCTION_LOSSES: Registry[Any] = Registry("reconstruction loss")
+PENALTIES: Registry[Any] = Registry("penalty")
+OPTIMIZERS: Registry[Any] = Registry("optimizer", "train.g_optim.name", "train.d_optim.name")
+EXTRACTORS: Registry[Any] = Registry("feature extractor", "eval.features")
+TASKS: Registry[Any] = Registry("task")
+HOOKS: Registry[Any] = Registry("training hook")
+TEXT_PARSERS: Registry[Callable[[str], object]] = Registry("parser of a free-text config key")

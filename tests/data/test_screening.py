@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from benchmarks.bad_inputs import png_claiming
 from PIL import Image
 
 from ganforge.data.folder import ImageFolder
 from ganforge.data.paired import PairedFolder
 from ganforge.errors import UserError
+from tests.catalogue.bad_inputs import png_claiming
 from tests.test_cli import assert_one_line_error, run_cli
 
 

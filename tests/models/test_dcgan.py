@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from ganforge.config import load_config
-from ganforge.config_overrides import apply_overrides
+from ganforge.config.overrides import apply_overrides
 from ganforge.errors import UserError
 from ganforge.models import build_models, count_parameters
 from ganforge.models.dcgan import Discriminator128, Generator128, MnistDiscriminator, MnistGenerator

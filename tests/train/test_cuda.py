@@ -10,7 +10,7 @@ import torch
 
 import ganforge
 from ganforge.api import resolve_config
-from ganforge.train.checkpoint import load_checkpoint
+from ganforge.runs.checkpoint import load_checkpoint
 from ganforge.train.loop import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from ganforge.train.checkpoint import load_checkpoint
+from ganforge.runs.checkpoint import load_checkpoint
 
 TOLERANCE = 1e-4  # largest weight difference after 6 Adam steps; float32 sums in another order give ~1e-6
 SMALL = [

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.train.checkpoint import load_checkpoint
+from ganforge.runs.checkpoint import load_checkpoint
 from tests.conftest import tiny_overrides
 from tests.test_cli import assert_one_line_error, run_cli
 

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from ganforge.api import resolve_config
-from ganforge.train.health import EVENT_KINDS, Detector
+from ganforge.config.vocab import EVENT_KINDS
+from ganforge.health import Detector
 
 CHANCE = math.log(2)
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.train.checkpoint import load_checkpoint
-from ganforge.train.run_folder import RunLock
+from ganforge.runs.checkpoint import load_checkpoint
+from ganforge.runs.folder import RunLock
 from tests.conftest import tiny_overrides
 from tests.test_cli import assert_one_line_error, run_cli
 
@@ -111,7 +111,7 @@ def test_a_resume_on_a_full_disk_leaves_the_run_as_it_was(tmp_path):
 def test_resume_checks_the_free_space_as_a_new_run_does(capsys, tmp_path, monkeypatch):
     import shutil
 
-    from ganforge import outputs
+    from ganforge.runs import outputs
 
     run = tiny_run(tmp_path / "run", steps=2)
     monkeypatch.setattr(outputs, "MIN_FREE_BYTES", shutil.disk_usage(tmp_path).free + 2**40)  # the disk's real figure

@@ -7,7 +7,7 @@ from torch import nn
 
 import ganforge
 from ganforge.config import load_config
-from ganforge.train.checkpoint import load_checkpoint
+from ganforge.runs.checkpoint import load_checkpoint
 from ganforge.train.optim import NetOptimizer
 from ganforge.train.runtime import Runtime
 from tests.conftest import tiny_overrides
@@ -45,7 +45,7 @@ def fp32_run(tmp_path_factory):
     ],
 )
 def test_a_run_says_from_its_config_why_it_cannot_be_one_cuda_graph(overrides, reason):
-    from ganforge.config_overrides import apply_overrides
+    from ganforge.config.overrides import apply_overrides
     from ganforge.train.graphs import unsupported
 
     cfg = apply_overrides(load_config("dcgan"), overrides)

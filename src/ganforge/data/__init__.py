@@ -9,7 +9,14 @@ import torch
 from ..config import Config
 from ..errors import UserError
 from .base import ImageDataset
+from .builtin import TensorImages, digits
+from .degrade import degrade, describe, parse_degradations
+from .facades import download_facades
+from .folder import ImageFolder
 from .images import as_channels
+from .mnist import IDXImageDataset, load_mnist
+from .paired import MissingSplit, PairedFolder
+from .shapes import LARGEST, ShapesPairs
 
 UNCONDITIONAL = {
     "digits": "the 1,797 UCI handwritten digits shipped with scikit-learn (embedded, no download)",
@@ -35,25 +42,17 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
     if cfg.task == "paired" and not d.degrade:
         return _paired(cfg, name, split)
     if name == "shapes":
-        from .builtin import TensorImages
-
         clean = _shapes(cfg, split).targets.float().div(127.5).sub(1)
         return TensorImages(as_channels(clean, d.channels), name="embedded shapes renderings")
     if name == "digits":
-        from .builtin import digits
-
         return digits(d.image_size, d.channels)
     if name in ("mnist", "fashion-mnist"):
-        from .mnist import IDXImageDataset, load_mnist
-
         images, labels = load_mnist(name, split="train" if split == "train" else "test")
         return IDXImageDataset(images, d.image_size, d.channels, labels)
     path = Path(name).expanduser()
     if not path.exists() and "/" not in name and "\\" not in name:
         known = ", ".join([*UNCONDITIONAL, "shapes"])
         raise UserError(f"unknown data set {name!r}: not a folder and not one of {known}")
-    from .folder import ImageFolder
-
     return ImageFolder(path, d.image_size, d.channels, d.bad_images, d.max_pixels)
 
 
@@ -61,8 +60,6 @@ def build_pairs(cfg: Config, split: str) -> ImageDataset:
     """(input, target) pairs of a split: the paired data, or clean images and their degraded versions
     (degraded deterministically per image, so evaluations repeat)."""
     if cfg.data.degrade:
-        from .degrade import parse_degradations
-
         return DegradedPairs(build_dataset(cfg, split), parse_degradations(cfg.data.degrade), cfg.train.seed)
     return build_dataset(cfg, split)
 
@@ -70,8 +67,6 @@ def build_pairs(cfg: Config, split: str) -> ImageDataset:
 def held_out_pairs(cfg: Config, splits: tuple[str, ...] = ("val", "test")) -> tuple[ImageDataset, str]:
     """The pairs of the first of `splits` that the data have, and its name (a folder with train/ and
     test/ but no val/ is held out by its test/)."""
-    from .paired import MissingSplit
-
     for split in splits:
         try:
             return build_pairs(cfg, split), split
@@ -91,16 +86,12 @@ class DegradedPairs(ImageDataset):
         return self.images.notes()
 
     def describe(self) -> str:
-        from .degrade import describe
-
         return f"{self.images.describe()}, degraded by {describe(self.degradations)}"
 
     def __len__(self) -> int:
         return len(self.images)  # type: ignore[arg-type]
 
     def __getitem__(self, i: int):
-        from .degrade import degrade
-
         clean = self.images[i]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         return degrade(clean.unsqueeze(0), self.degradations, gen)[0], clean
@@ -113,15 +104,11 @@ def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
             raise UserError("the shapes data set is RGB -> RGB; set data.in_channels=3 and data.channels=3")
         return _shapes(cfg, split)
     if name == "facades":
-        from .facades import download_facades
-
         root = download_facades()
     else:
         root = Path(name).expanduser()
         if not root.exists():
             raise UserError(f"paired data {name!r} is neither a folder nor one of {', '.join(PAIRED)}")
-    from .paired import PairedFolder
-
     return PairedFolder(
         root,
         split=split,
@@ -136,8 +123,6 @@ def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
 
 def _shapes(cfg: Config, split: str) -> ImageDataset:
     """The embedded shapes pairs: 1,000 for training, 100 in each held-out split."""
-    from .shapes import LARGEST, ShapesPairs
-
     if cfg.data.image_size > LARGEST:
         raise UserError(
             f"the embedded shapes are drawn at {LARGEST}x{LARGEST} at most (they are held in memory); use "

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ganforge.errors import UserError
 from ganforge.filters import gaussian_blur
+from ganforge.registry import TEXT_PARSERS
 
 from .jpeg import jpeg
 
@@ -102,6 +103,9 @@ def parse_degradations(spec: str | Sequence[str]) -> list[tuple[str, float]]:
             raise UserError(f"{OPTION}: expected text such as {_EXAMPLE!r}, got {one!r}")
         parsed.extend(_parse_one(one))
     return parsed
+
+
+TEXT_PARSERS.register("data.degrade", parse_degradations)  # the check of the config key
 
 
 def _format(value: float) -> str:

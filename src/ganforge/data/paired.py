@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 from PIL import Image
 
+from ganforge.config.vocab import DIRECTIONS
 from ganforge.data.base import ImageDataset
 from ganforge.data.images import (
     IMAGE_EXTENSIONS,
@@ -35,7 +36,6 @@ from ganforge.errors import UserError
 
 Layout = Literal["aligned", "two-folder"]
 SPLITS = ("train", "val", "test")
-DIRECTIONS = ("AtoB", "BtoA")
 
 _EXTS = "/".join(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)
 _ALIGNED_HINT = "one image per pair with A on the left half and B on the right half"

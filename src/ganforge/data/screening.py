@@ -22,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ..config.vocab import BAD_IMAGE_POLICIES
 from ..errors import UserError
 from .images import load_image, read_size
 
-BAD_IMAGE_POLICIES = ("skip", "strict")
 SMALLEST_SIDE = 8
 AUTO_PIXELS = 64 * 2**20  # the auto limit's floor: a 48-megapixel photograph passes
 SHOWN = 3  # files named in the summary line

@@ -21,7 +21,9 @@ from torch import nn
 
 from ..errors import UserError
 from ..files import atomic_write
-from ..registry import Registry
+from ..registry import EXTRACTORS
+from ..runs.layout import RunLayout
+from . import inception
 
 OWN_SIZE = 32  # the own extractor sees every image at 32x32
 OWN_STEPS = 400
@@ -90,7 +92,7 @@ def train_own(reals: torch.Tensor, steps: int | None = None, seed: int = 0) -> O
 def own_extractor(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> OwnEncoder:
     """The run's own extractor: read from RUN_DIR/features/own.pt when it was trained on the same data
     (`data_key`), else trained on `reals()` and saved there."""
-    path = run_dir / "features" / "own.pt" if run_dir is not None else None
+    path = RunLayout(run_dir).features / "own.pt" if run_dir is not None else None
     if path is not None and path.is_file():
         saved = _read_own(path)
         if saved.get("data") == data_key:
@@ -124,14 +126,9 @@ def _read_own(path: Path) -> dict:
 
 
 def _inception(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> nn.Module:
-    from . import inception
-
     return inception.load_inception(url=inception.WEIGHTS_URL, sha256=inception.WEIGHTS_SHA256_PREFIX)
 
 
-EXTRACTORS: Registry[Callable[[Path | None, Callable[[], torch.Tensor], str], nn.Module]] = Registry(
-    "feature extractor", "--features"
-)
 EXTRACTORS.register("own", own_extractor)
 EXTRACTORS.register("inception", _inception)
 

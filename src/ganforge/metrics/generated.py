@@ -10,26 +10,36 @@ baselines (evaluate.py), and the FID of each against the targets.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from ..config import MAX_EVAL_IMAGES, Config
-from ..config_overrides import FLAG_OF, apply_overrides
+from ..config.flags import FLAG_OF
+from ..config.overrides import apply_overrides
+from ..config.vocab import LOWER_IS_BETTER, PAIRED_METRICS, UNCONDITIONAL_METRICS
 from ..data import build_dataset, build_pairs, held_out_pairs
 from ..errors import UserError
+from .classes import ClassifierView
 from .distribution import compare
 from .features import build_extractor, extract
+from .pairs import evaluate_pairs
 
-if TYPE_CHECKING:
-    from ..api import Generator
 
-UNCONDITIONAL_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
-PAIRED_METRICS = ("l1", "psnr", "ssim", "fid")
-LOWER_IS_BETTER = frozenset({"fid", "kid", "l1"})
-METRICS = tuple(dict.fromkeys(UNCONDITIONAL_METRICS + PAIRED_METRICS))
+class Generates(Protocol):
+    """What the Evaluator needs of a generator (inference/generator.py's Generator is one)."""
+
+    config: Config
+    device: torch.device
+
+    def batches(self, n: int, seed: int | None = ..., batch_size: int = ...) -> Iterator[torch.Tensor]: ...
+
+    def translate(self, images: torch.Tensor, batch_size: int = ..., seed: int = ...) -> torch.Tensor: ...
+
+
 MAX_EXTRACTOR_REALS = 5000  # real images the own extractor learns from
 MIN_OWN_REALS = 64
 BATCH = 256  # images generated or read, and scored, at a time
@@ -124,7 +134,7 @@ class Evaluator:
         if self.features == "inception":
             _ = self.extractor
 
-    def __call__(self, g: Generator) -> dict:
+    def __call__(self, g: Generates) -> dict:
         """The scores of `g`, drawing nothing from the caller's random streams (CPU, the device's, NumPy's,
         Python's), and the same every time."""
         cuda = [self.device.index or 0] if self.device.type == "cuda" else []
@@ -139,7 +149,7 @@ class Evaluator:
             np.random.set_state(numpy_state)
             random.setstate(python_state)
 
-    def unconditional(self, g: Generator) -> dict:
+    def unconditional(self, g: Generates) -> dict:
         """FID, KID (and its std over subsets), precision, recall, density, coverage; `classes` too where
         the data have labels."""
         if not self.features:
@@ -164,18 +174,14 @@ class Evaluator:
         if data.labels is None:
             return None
         if self._classes is None:
-            from .classes import ClassifierView
-
             picked = _subset(len(data), 2 * MAX_EXTRACTOR_REALS, self.seed)
             images = torch.stack([data[i] for i in picked])
             self._classes = ClassifierView(images, data.labels[picked], seed=self.seed)
         return self._classes
 
-    def paired(self, g: Generator) -> dict[str, dict]:
+    def paired(self, g: Generates) -> dict[str, dict]:
         """Rows for the model and the trivial baselines on the held-out split (of `data`, if given, else
         of the run's data): L1, PSNR, SSIM, and FID against the targets with the run's extractor."""
-        from ..evaluate import evaluate_pairs
-
         if self._mean_target is None:  # read once: an evaluation during training reads only the held-out pairs
             train = build_pairs(self._eval_config(), "train") if self.data_name else self._train_set()
             self._mean_target = torch.stack([train[i][1] for i in range(min(len(train), 200))]).mean(0, keepdim=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from torch import nn
 
 from ..config import Config
@@ -21,6 +22,7 @@ __all__ = [
     "generator_output_size",
     "inference_contract",
     "init_weights",
+    "noise",
     "register_family",
 ]
 
@@ -38,6 +40,13 @@ def inference_contract(cfg: Config) -> InferenceContract:
     """The family's contract, running G's moving average when `train.ema` keeps one."""
     contract = family_of(cfg).inference(cfg)
     return replace(contract, weights="g_ema") if cfg.train.ema > 0 else contract
+
+
+def noise(
+    cfg: Config, n: int, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> torch.Tensor:
+    """`n` latent vectors of a noise-to-image family: standard normal, `model.latent_dim` wide."""
+    return torch.randn(n, cfg.model.latent_dim, generator=generator, device=device)
 
 
 def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from ..errors import UserError
@@ -74,3 +75,11 @@ def require_image_size(
 
 def is_power_of_two(size: int) -> bool:
     return size > 0 and size & (size - 1) == 0
+
+
+def center_crop(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """The middle `size[-2:]` of `x`: an unpadded U-Net's skips and outputs are smaller than its input."""
+    h, w = x.shape[-2:]
+    th, tw = size[-2], size[-1]
+    top, left = (h - th) // 2, (w - tw) // 2
+    return x[..., top : top + th, left : left + tw]

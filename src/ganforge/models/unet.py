@@ -22,16 +22,9 @@ from torch import nn
 from ..config import Config, ModelConfig, option
 from ..errors import UserError
 from .family import Family, register_family
-from .layers import INIT_SCHEMES, require_image_size
+from .layers import INIT_SCHEMES, center_crop, require_image_size
 
 UP_MODES = ("upconv", "upsample", "pixelshuffle")
-
-
-def center_crop(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    th, tw = size[-2], size[-1]
-    top, left = (h - th) // 2, (w - tw) // 2
-    return x[..., top : top + th, left : left + tw]
 
 
 class DoubleConv(nn.Module):

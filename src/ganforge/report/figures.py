@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ..jsonio import is_number  # noqa: E402
+
 MAX_SERIES = 24  # lines or panels of keys a run chose; a crafted file with thousands draws the first ones
 EVENT_COLOURS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e"]
 
@@ -46,11 +48,6 @@ def plain(text: str, limit: int = 60) -> str:
     """Text from a run's files as matplotlib shows it literally: `$` starts no mathtext, and it is short."""
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     return text.replace("$", r"\$")
-
-
-def is_number(v: object) -> bool:
-    """A finite int or float (not a bool)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _render(fig) -> str:

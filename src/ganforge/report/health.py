@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import HealthConfig
+from ..health import events_from_metrics, recon_key
 from ..jsonio import read_lines
 from ..losses import build_adversarial_loss
-from ..train.checkpoint import checkpoint_step
-from ..train.health import events_from_metrics, recon_key
-from ..train.run_dir import open_run
-from .plots import read_metrics
+from ..runs.checkpoint import checkpoint_step
+from ..runs.layout import RunLayout
+from ..runs.run import open_run, read_metrics
 
 LAST = 5  # metrics lines that make "now"
 
@@ -27,12 +27,13 @@ def _mean(rows: list[dict], key: str) -> float | None:
 
 def health_report(run_dir: str | Path) -> dict[str, Any]:
     path, cfg = open_run(run_dir)
-    rows = read_metrics(path / "metrics.jsonl")
-    logged = path / "events.jsonl"
+    run = RunLayout(path)
+    rows = read_metrics(run.metrics)
+    logged = run.events
     events = read_lines(logged) if logged.exists() else [e.to_dict() for e in events_from_metrics(cfg, rows)]
     report: dict[str, Any] = {"run": str(path), "step": rows[-1]["step"] if rows else 0, "events": events}
     if not rows:
-        saved = checkpoint_step(path / "checkpoints" / "latest.pt") or 0
+        saved = checkpoint_step(run.latest) or 0
         report["verdict"], report["step"] = [_no_metrics(path, saved)], saved
         return report
     loss = build_adversarial_loss(cfg)
@@ -66,7 +67,7 @@ def _no_metrics(path: Path, saved: int) -> str:
     """Why a run has no metrics lines: it has not logged one yet, or its metrics.jsonl is gone."""
     if not saved:
         return "no metrics yet: the run has not logged a line"
-    what = "holds no metrics lines" if (path / "metrics.jsonl").is_file() else "is missing"
+    what = "holds no metrics lines" if RunLayout(path).metrics.is_file() else "is missing"
     return f"no verdict: metrics.jsonl {what}, although the latest checkpoint is at step {saved}"
 
 

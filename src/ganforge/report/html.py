@@ -19,9 +19,11 @@ from PIL import Image
 from ..config import Config
 from ..errors import UserError
 from ..files import atomic_write, read_inside
+from ..health import events_from_metrics
 from ..jsonio import loads, parse_lines
 from ..losses import ADVERSARIAL_LOSSES
-from ..train.run_dir import open_run
+from ..runs.layout import COMMAND, CONFIG, EVENTS, GRID_FILE, LOG, METRICS, RunLayout
+from ..runs.run import open_run
 from . import figures
 
 MAX_FRAMES = 120  # sample grids in the slider; a longer run keeps an even selection (first and last included)
@@ -76,14 +78,14 @@ window.addEventListener("load", function () {
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Writes the report of `run_dir` to `out` (default RUN_DIR/report.html) and returns its path."""
     path, cfg = open_run(run_dir)
-    if read_inside(path, path / "config.json") is None:
+    if read_inside(path, path / CONFIG) is None:
         raise UserError(f"{path}/config.json is a link that leads out of the run; a report shows the run's own files")
-    target = Path(out) if out is not None else path / "report.html"
+    target = Path(out) if out is not None else RunLayout(path).report
     return atomic_write(target, render_report(path, cfg))  # a reader never sees half a page
 
 
 def render_report(path: Path, cfg: Config) -> str:
-    rows = parse_lines(_text(path, "metrics.jsonl") or "", key="step")
+    rows = parse_lines(_text(path, METRICS) or "", key="step")
     events, source = _events(path, cfg, rows)
     chance = _chance(cfg)
     chance_note = f"dashed line: D's loss at chance, {chance:.2f}" if chance is not None else "no chance level"
@@ -150,7 +152,7 @@ def _header(path: Path, cfg: Config, rows: list[dict]) -> str:
         "adversarial loss": cfg.loss.gan,
         "steps logged": f"{steps[-1] if steps else 0} {target}",
         "started": _started(path),
-        "last update": _mtime(path / "metrics.jsonl") or "no metrics yet",
+        "last update": _mtime(path / METRICS) or "no metrics yet",
         "report written": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
     }
     if speeds:
@@ -164,11 +166,11 @@ def _header(path: Path, cfg: Config, rows: list[dict]) -> str:
 
 def _started(path: Path) -> str:
     """The first time stamp of log.txt, else when config.json was written."""
-    log = _text(path, "log.txt")
+    log = _text(path, LOG)
     match = re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", log or "")
     if match:
         return match.group(0)
-    return _mtime(path / "config.json") or "unknown"
+    return _mtime(path / CONFIG) or "unknown"
 
 
 def _mtime(path: Path) -> str | None:
@@ -183,12 +185,10 @@ def _chance(cfg: Config) -> float | None:
 
 
 def _events(path: Path, cfg: Config, rows: list[dict]) -> tuple[list[dict], str]:
-    logged = _text(path, "events.jsonl")
+    logged = _text(path, EVENTS)
     if logged is not None:
         return parse_lines(logged), "events.jsonl"
     try:
-        from ..train.health import events_from_metrics
-
         found = [e.to_dict() for e in events_from_metrics(cfg, rows)]
     except Exception:  # an old or odd run: the report still shows everything else
         return [], "no events.jsonl"
@@ -210,12 +210,7 @@ def _events_section(events: list[dict], source: str) -> str:
 
 def _grids(path: Path) -> list[tuple[int, str]]:
     """(step, data: URI) of each complete sample grid, in step order."""
-    found = []
-    for p in (path / "samples").glob("step_*.png"):
-        match = re.fullmatch(r"step_(\d+)\.png", p.name)
-        if match:
-            found.append((int(match.group(1)), p))
-    found.sort()
+    found = sorted((int(GRID_FILE.fullmatch(p.name).group(1)), p) for p in RunLayout(path).grids())
     if len(found) > MAX_FRAMES:
         pick = {round(i * (len(found) - 1) / (MAX_FRAMES - 1)) for i in range(MAX_FRAMES)}
         found = [f for i, f in enumerate(found) if i in pick]
@@ -317,7 +312,7 @@ def _fmt(value: Any, items: int = 12) -> str:
 
 
 def _config(path: Path) -> str:
-    text = _text(path, "config.json") or "not shown: config.json is a link that leads out of the run"
+    text = _text(path, CONFIG) or "not shown: config.json is a link that leads out of the run"
     with contextlib.suppress(ValueError):
         text = json.dumps(loads(text), indent=2)
     body = f"<details open><summary>config.json</summary><pre>{escape(text)}</pre></details>"
@@ -325,14 +320,14 @@ def _config(path: Path) -> str:
 
 
 def _command(path: Path) -> str:
-    cmd = _text(path, "command.txt")
+    cmd = _text(path, COMMAND)
     if cmd is None:
         return _section("command", "Command", _note("not recorded (or a link out of the run)"))
     return _section("command", "Command", f"<pre>{escape(cmd.strip())}</pre>")
 
 
 def _log_tail(path: Path) -> str:
-    log = _text(path, "log.txt")
+    log = _text(path, LOG)
     if log is None:
         return _section("log", "Log", _note("no log.txt (or a link out of the run)"))
     lines = log.splitlines()[-LOG_TAIL:]

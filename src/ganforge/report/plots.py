@@ -8,18 +8,12 @@ from pathlib import Path
 import matplotlib
 
 from ..files import atomic_write
-from ..jsonio import read_lines
-from .figures import is_number, keys_like, plain
+from ..jsonio import is_number
+from ..runs.run import read_metrics
+from .figures import keys_like, plain
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """The lines of a metrics.jsonl that are metrics lines (JSON objects with an integer step), with only
-    their numbers (or nulls): a value of another kind, written by hand, is left out."""
-    rows = read_lines(path, key="step")
-    return [{k: v for k, v in r.items() if v is None or is_number(v) or k == "step"} for r in rows]
 
 
 def plot_losses(metrics_path: Path, out: Path, chance: float | None = math.log(2)) -> Path | None:

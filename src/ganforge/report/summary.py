@@ -9,7 +9,7 @@ from torch import nn
 
 from ..config import Config
 from ..models.layers import count_parameters
-from ..train.tasks import TASKS
+from ..registry import TASKS
 
 
 def network_summary(net: nn.Module, cfg: Config, which: str) -> dict[str, Any]:
@@ -42,3 +42,35 @@ def network_summary(net: nn.Module, cfg: Config, which: str) -> dict[str, Any]:
         "parameters": count_parameters(net),
         "parameters_with_bn_stats": count_parameters(net, with_bn_stats=True),
     }
+
+
+def format_table(results: dict) -> str:
+    """A paired result as rows of L1/PSNR/SSIM(/FID); a noise-to-image result as its metrics and classes."""
+    if "model" not in results:
+        return _format_unconditional(results)
+    has_fid = "fid" in results["model"]
+    lines = [f"{'':<24}{'L1':>10}{'PSNR (dB)':>12}{'SSIM':>10}" + (f"{'FID':>10}" if has_fid else "")]
+    for name, r in results.items():
+        if not isinstance(r, dict):
+            continue
+        line = f"{name:<24}{r['l1']:>10.4f}{r['psnr']:>12.2f}{r['ssim']:>10.4f}"
+        lines.append(line + (f"{r['fid']:>10.2f}" if has_fid else ""))
+    return "\n".join(lines)
+
+
+def _format_unconditional(r: dict) -> str:
+    lines = [
+        f"{r['images']} generated images against {r['real_images']} real ones, {r['extractor']} features "
+        f"(checkpoint step {r.get('step', '?')})",
+        f"{'FID':>10}{'KID':>10}{'precision':>11}{'recall':>9}{'density':>9}{'coverage':>10}",
+        f"{r['fid']:>10.3f}{r['kid']:>10.4f}{r['precision']:>11.3f}{r['recall']:>9.3f}{r['density']:>9.3f}"
+        f"{r['coverage']:>10.3f}",
+    ]
+    c = r.get("classes")
+    if c:
+        lines.append(
+            f"classifier view: {c['coverage']} of {c['classes']} classes covered, mean confidence "
+            f"{c['mean_confidence']:.3f} (the classifier reads real images {c['classifier_accuracy_on_reals']:.0%} "
+            f"right); histogram {c['histogram']}"
+        )
+    return "\n".join(lines)

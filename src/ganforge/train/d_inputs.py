@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..config import Config
 from ..errors import UserError
+from ..registry import TEXT_PARSERS
 
 
 def _color(x: torch.Tensor, groups: list[int]) -> torch.Tensor:
@@ -76,6 +77,9 @@ def parse_diffaugment(spec: str) -> list[str]:
                 f"data.diffaugment: unknown {name!r}; use any of {', '.join(AUGMENTATIONS)}, comma-separated"
             )
     return names
+
+
+TEXT_PARSERS.register("data.diffaugment", parse_diffaugment)  # the check of the config key
 
 
 class DInputs:

@@ -10,22 +10,18 @@ copy is saved as `g_ema` and, when on, is what the sample grids, `sample`, `tran
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import torch
 
-from .hooks import HOOKS, Hook
+from .hooks import HOOKS, Hook, TrainerView
 from .objective import Phase
 from .state import unwrap
-
-if TYPE_CHECKING:
-    from .loop import Trainer
 
 
 class EMA(Hook):
     """Keeps `g_ema` (see the module doc); `beta(images_seen)` is the weight of the past at a step."""
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: TrainerView):
         self.trainer, self.g = trainer, unwrap(trainer.g)
         self.ema = copy.deepcopy(self.g).requires_grad_(False)
         self.ema._compiled_call_impl = None  # a compiled G's copy would call G's compiled forward: run its own

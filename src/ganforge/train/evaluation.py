@@ -9,18 +9,14 @@ exactly as one without it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from ..errors import UserError
+from ..inference.generator import Generator
 from ..metrics.generated import PAIRED_METRICS, UNCONDITIONAL_METRICS, Evaluator, better
-from .hooks import HOOKS, Hook
-
-if TYPE_CHECKING:
-    from .loop import Trainer
-
+from ..runs.layout import BEST
+from .hooks import HOOKS, Hook, TrainerView
 
 TRAINING_PAIRS = (
     "the data have no held-out split (no train/, val/ or test/ folders), so the held-out pairs are the training pairs"
@@ -28,7 +24,7 @@ TRAINING_PAIRS = (
 
 
 class EvaluationWatch(Hook):
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
         names = UNCONDITIONAL_METRICS if cfg.task == "unconditional" else PAIRED_METRICS
         if cfg.eval.best_metric not in names:
@@ -55,8 +51,6 @@ class EvaluationWatch(Hook):
         return []
 
     def after_step(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
-        from ..api import Generator
-
         t = self.trainer
         if step % t.cfg.eval.every and step != t.total_steps:
             return
@@ -71,7 +65,7 @@ class EvaluationWatch(Hook):
         value = scores.get(self.metric)
         if value is not None and better(self.metric, value, self.best):
             self.best, self.best_step = value, step
-            t.save("best.pt")
+            t.save(BEST)
             line += f"; best {self.metric} so far: checkpoints/best.pt"
         t.monitor.note(line, console=False)
 
@@ -82,7 +76,7 @@ class EvaluationWatch(Hook):
         self.best, self.best_step = state.get("best"), state.get("best_step")
 
 
-def _evaluation(trainer: Trainer) -> EvaluationWatch | None:
+def _evaluation(trainer: TrainerView) -> EvaluationWatch | None:
     every = trainer.cfg.eval.every
     if every < 0:
         raise UserError(f"eval.every={every} is negative; give 0 (no evaluation during training) or a step count")

@@ -13,18 +13,22 @@ during training plug in here, without an edit of the loop.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from ..registry import Registry
+from ..config import Config
+from ..data.base import ImageDataset
+from ..inference.contract import InferenceContract
+from ..registry import HOOKS
+from ..runs.layout import RunLayout
+from .distributed import World
+from .monitor import Monitor
 from .objective import Phase
-
-if TYPE_CHECKING:
-    from .loop import Trainer
+from .state import Progress
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,28 @@ class Stop:
     kind: str
     message: str
     save: bool = True
+
+
+class TrainerView(Protocol):
+    """What a hook reads of the trainer (train/loop.py's Trainer is one): hooks depend on this, not on the
+    loop."""
+
+    cfg: Config
+    contract: InferenceContract
+    dataset: ImageDataset
+    device: torch.device
+    g: nn.Module
+    layout: RunLayout
+    monitor: Monitor
+    networks: dict[str, nn.Module]
+    progress: Progress
+    run_dir: Path
+    total_steps: int
+    world: World
+
+    def request_stop(self, stop: Stop) -> None: ...
+
+    def save(self, *names: str) -> None: ...
 
 
 class Hook:
@@ -64,10 +90,7 @@ class Hook:
         return []
 
 
-HOOKS: Registry[Callable[[Trainer], Any]] = Registry("training hook")
-
-
-def build_hooks(trainer: Trainer) -> dict[str, Hook]:
+def build_hooks(trainer: TrainerView) -> dict[str, Hook]:
     """The hooks the run's config switches on, by name. They get a weak reference to the trainer, so that
     a trainer is freed (and its data-loading processes stopped) as soon as nothing else holds it."""
     proxy = weakref.proxy(trainer)

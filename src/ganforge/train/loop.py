@@ -19,15 +19,16 @@ from ..data import build_dataset
 from ..errors import TrainingStopped, UserError
 from ..models import build_models, family_of, inference_contract
 from ..report.grid import save_grid
+from ..runs.checkpoint import resume_point, save_checkpoint
+from ..runs.layout import LATEST, RunLayout, step_name
+from ..runs.run import Run, save_config
 from . import ema, evaluation, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
-from .checkpoint import resume_point, save_checkpoint
 from .data_stream import BatchStream
 from .graphs import GraphedStep, unsupported
 from .hooks import Stop, build_hooks
 from .monitor import Monitor
 from .objective import GANObjective, Metrics, Phase
 from .optim import NetOptimizer
-from .run_dir import Run
 from .runtime import Runtime, seed_everything
 from .state import Progress, RandomStreams, TrainingState, Value
 from .tasks import build_task
@@ -48,6 +49,7 @@ class Trainer:
         """`resume`: go on from the newest whole checkpoint of `run_dir`, or from `start` (the checkpoint,
         its state and notes on why it was chosen; checkpoint.resume_point)."""
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
+        self.layout = RunLayout(self.run_dir)
         self.runtime = runtime or Runtime.from_config(cfg.train)
         self.no_graph_reason = unsupported(cfg, self.runtime) if cfg.train.cuda_graphs else None
         if self.no_graph_reason:
@@ -246,7 +248,7 @@ class Trainer:
                         self.save_samples()
                         monitor.plot()
                     if step % cfg.train.checkpoint_every == 0:
-                        self.save("latest.pt", f"step_{step:07d}.pt")
+                        self.save(LATEST, step_name(step))
         finally:
             self.stream.close()
             self._deliver(monitor.flush(self.progress.step, self.epoch, final=True))
@@ -300,7 +302,7 @@ class Trainer:
         # decided together: the processes that go on to a collective (a checkpoint's) must all go on
         if bool(self.runtime.mean_across(healthy.float()) == 1):
             return True
-        latest = self.run_dir / "checkpoints" / "latest.pt"
+        latest = self.layout.latest
         self.request_stop(
             Stop(
                 "nonfinite",
@@ -317,7 +319,7 @@ class Trainer:
         if not self.world.is_main:
             return None
         images, nrow = self.task.sample_grid(self.networks[self.contract.weights], self.contract, self.fixed.value)
-        path = self.run_dir / "samples" / f"step_{self.progress.step:07d}.png"
+        path = self.layout.grid(self.progress.step)
         if self.monitor.attempt(path, lambda: save_grid(images, path, nrow)):
             for hook in self.hooks.values():
                 hook.after_samples(self.progress.step, images, nrow)
@@ -334,24 +336,15 @@ class Trainer:
         if not self.world.is_main:  # the state_dict gathered each process's random streams
             return
         self.monitor.sync()  # the lines this checkpoint counts as written are on the disk before it
-        for name in names or ("latest.pt",):
-            path = self.run_dir / "checkpoints" / name
+        for name in names or (LATEST,):
+            path = self.layout.checkpoints / name
             try:
                 save_checkpoint(path, state)
             except OSError as e:  # a full disk: the previous file is whole, training goes on
                 self.monitor.note(f"could not write {path} ({e.strerror or e}); the previous checkpoint is kept")
                 continue
-            if name == "latest.pt":
+            if name == LATEST:
                 self.saved_step = self.progress.step
-
-
-def save_config(cfg: Config, run_dir: Path) -> None:
-    """RUN_DIR/config.json, atomically; a write that fails (a full disk) is one line, the old file whole."""
-    path = run_dir / "config.json"
-    try:
-        cfg.save(path)
-    except OSError as e:
-        raise UserError(f"cannot write {path} ({e.strerror or e}); free some space and start again") from None
 
 
 class StepAbandoned(Exception):

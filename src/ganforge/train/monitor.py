@@ -12,7 +12,9 @@ from tqdm import tqdm
 
 from ..files import append_lines, fsync_path
 from ..jsonio import dumps, write_lines
-from ..report.plots import plot_losses, read_metrics
+from ..report.plots import plot_losses
+from ..runs.layout import RunLayout
+from ..runs.run import read_metrics
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -42,9 +44,9 @@ class Monitor:
         main process writes."""
         self.runtime = runtime
         self.writes = runtime is None or runtime.is_main
-        self.path = run_dir / "metrics.jsonl"
-        self.plot_path = run_dir / "losses.png"
-        self.log_path = run_dir / "log.txt"
+        layout = RunLayout(run_dir)
+        self.path, self.plot_path, self.log_path = layout.metrics, layout.loss_plot, layout.log
+        self.events_path = layout.events
         self.batch_size, self.log_every, self.chance, self.quiet = batch_size, log_every, chance, quiet
         self.read_every = -(-self.READ_STEPS // log_every) * log_every
         self._values: dict[str, list[torch.Tensor]] = {}
@@ -154,7 +156,7 @@ class Monitor:
     def sync(self) -> None:
         """Flush the run's line files to the disk (before a checkpoint that counts their lines)."""
         if self.writes:
-            for path in (self.path, self.path.with_name("events.jsonl"), self.log_path):
+            for path in (self.path, self.events_path, self.log_path):
                 fsync_path(path)
 
     def note(self, text: str, console: bool = True) -> None:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import torch
 from torch import nn
 
 from ..config import OptimConfig
-from ..registry import Registry
-
-OPTIMIZERS: Registry[Callable[[list[nn.Parameter], OptimConfig], torch.optim.Optimizer]] = Registry(
-    "optimizer", key="train.g_optim.name / train.d_optim.name"
-)
+from ..registry import OPTIMIZERS
 
 
 def _adam(params: list[nn.Parameter], o: OptimConfig) -> torch.optim.Optimizer:

@@ -25,31 +25,12 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from ..devices import resolve_device
 from ..errors import UserError
 from . import distributed
 from .distributed import World
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_device(name: str, world: World | None = None) -> torch.device:
-    """The device `name` asks for; with several processes on CUDA, each takes cuda:LOCAL_RANK."""
-    world = world or World()
-    if name in ("auto", "cuda") and torch.cuda.is_available() and world.size > 1:
-        return torch.device("cuda", world.local_rank)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu or auto")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"device {name!r} is not one ganforge trains on; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices; use cuda:0")
-    return device
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -72,7 +53,7 @@ class Runtime:
         """From the `train` section: its device, precision, channels_last, compile and sync_batchnorm keys;
         under torchrun, this joins the process group."""
         world = distributed.world_from_env()
-        device = resolve_device(train.device, world)
+        device = resolve_device(train.device, world.local_rank if world.size > 1 else None)
         if device.type == "cuda" and device.index is not None:
             torch.cuda.set_device(device)
         distributed.join(world, device.type, train.dist_backend, train.dist_timeout)

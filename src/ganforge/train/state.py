@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .checkpoint import mismatch
+from ..runs.checkpoint import mismatch
 from .distributed import World, gather_objects
 
 

@@ -15,14 +15,16 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data import held_out_pairs
 from ..data.augment import random_jitter
 from ..data.base import ImageDataset
 from ..data.degrade import degrade, parse_degradations
 from ..data.images import as_channels
+from ..inference.contract import InferenceContract
 from ..losses import RECONSTRUCTION_LOSSES, reconstruction_weights
-from ..models import InferenceContract, generator_output_size
-from ..models.unet import center_crop
-from ..registry import Registry
+from ..models import generator_output_size, noise
+from ..models.layers import center_crop
+from ..registry import TASKS
 
 
 class Task:
@@ -69,7 +71,7 @@ class UnconditionalTask(Task):
     def noise(
         cfg: Config, n: int, generator: torch.Generator | None = None, device: torch.device | None = None
     ) -> torch.Tensor:
-        return torch.randn(n, cfg.model.latent_dim, generator=generator, device=device)
+        return noise(cfg, n, generator, device)
 
     def generate(self, g: nn.Module, cond: None, n: int, device: torch.device) -> torch.Tensor:
         return g(self.noise(self.cfg, n, device=device))
@@ -134,8 +136,6 @@ class PairedTask(Task):
 
     def fixed_inputs(self) -> list[torch.Tensor]:
         """The first pairs of the held-out split (val, else test, else the training pairs): [inputs, targets]."""
-        from ..data import held_out_pairs
-
         held_out, _ = held_out_pairs(self.cfg, ("val", "test", "train"))
         pairs = [held_out[i] for i in range(min(self.cfg.train.grid_size, 8, len(held_out)))]
         return [torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])]
@@ -159,7 +159,6 @@ class PairedTask(Task):
         return (torch.zeros(n, channels, out, out),)
 
 
-TASKS: Registry[type[Task]] = Registry("task")
 TASKS.register("unconditional", UnconditionalTask)
 TASKS.register("paired", PairedTask)
 

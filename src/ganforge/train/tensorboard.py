@@ -5,7 +5,7 @@ files (metrics.jsonl, samples/, events.jsonl) are written as always; this is a s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,16 +13,13 @@ import torch
 from ..errors import UserError
 from ..jsonio import read_lines
 from ..report.grid import image_grid
-from .hooks import HOOKS, Hook
-
-if TYPE_CHECKING:
-    from .loop import Trainer
+from .hooks import HOOKS, Hook, TrainerView
 
 NOT_SCALARS = ("step", "epoch")
 
 
 class TensorBoardLogger(Hook):
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: TrainerView):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -41,7 +38,7 @@ class TensorBoardLogger(Hook):
         if self._writer is None:
             # a resumed run writes again what came after its checkpoint: TensorBoard drops the old records
             purge = None if self.resumed_at is None else self.resumed_at + 1
-            self._writer = self._writer_class(log_dir=str(self.trainer.run_dir / "tensorboard"), purge_step=purge)
+            self._writer = self._writer_class(log_dir=str(self.trainer.layout.tensorboard), purge_step=purge)
         return self._writer
 
     def after_samples(self, step: int, images: torch.Tensor, nrow: int) -> None:
@@ -57,7 +54,7 @@ class TensorBoardLogger(Hook):
         for key, value in row.items():
             if key not in NOT_SCALARS and isinstance(value, (int, float)):
                 self.writer.add_scalar(_tag(key), value, step)
-        events = read_lines(self.trainer.run_dir / "events.jsonl", key="step")
+        events = read_lines(self.trainer.layout.events, key="step")
         for e in events[self.events_seen :]:
             self.writer.add_text("events", f"step {e['step']} [{e.get('kind')}] {e.get('message')}", e["step"])
         self.events_seen = max(self.events_seen, len(events))

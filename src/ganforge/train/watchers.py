@@ -1,19 +1,16 @@
-"""The hooks that watch a run: the diversity of its samples and its health events (train/health.py)."""
+"""The hooks that watch a run: the diversity of its samples and its health events (health.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from ..health import ADVICE, Event, detector_for
 from ..jsonio import append_line, read_lines, write_lines
 from ..metrics.diversity import DiversityProbe
-from .health import ADVICE, Event, detector_for
-from .hooks import HOOKS, Hook, Stop
+from .hooks import HOOKS, Hook, Stop, TrainerView
 from .tasks import UnconditionalTask
-
-if TYPE_CHECKING:
-    from .loop import Trainer
 
 PROBE_REALS = 1000
 
@@ -22,7 +19,7 @@ class DiversityWatch(Hook):
     """At each sample step, `health.diversity_samples` images from fixed noise, scored against the real
     data (metrics/diversity.py); `diversity` and `ndb` go into that step's line of metrics.jsonl."""
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
         data = trainer.dataset
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.train.seed))
@@ -40,7 +37,7 @@ class DiversityWatch(Hook):
             t.monitor.record({k: torch.tensor(v) for k, v in self.probe(images).items()})
 
 
-def _diversity_watch(trainer: Trainer) -> DiversityWatch | None:
+def _diversity_watch(trainer: TrainerView) -> DiversityWatch | None:
     cfg = trainer.cfg
     if cfg.task != "unconditional" or cfg.health.diversity_samples <= 0 or len(trainer.dataset) < 40:
         return None
@@ -52,11 +49,11 @@ class HealthWatch(Hook):
     those in `health.stop_on` (always `nonfinite`) stop the run. A NaN is found on the device at every
     step (no read-back), so the event names the first step that had one."""
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
         self.detector = detector_for(cfg)
         self.stop_on = {"nonfinite"} | {k.strip() for k in cfg.health.stop_on.split(",") if k.strip()}
-        self.path = trainer.run_dir / "events.jsonl"
+        self.path = trainer.layout.events
         self.first_bad = torch.tensor(-1, device=trainer.device)
         self.resumed_at: int | None = None
 

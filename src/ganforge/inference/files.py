@@ -1,0 +1,125 @@
+"""A trained generator's outputs written to files: `ganforge sample` (images to a folder and a grid, a batch
+at a time, so that any number takes bounded memory) and `ganforge translate` (an image file or a folder);
+every output path is checked before the first image."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..config import check_seed
+from ..data.images import as_channels, list_images, load_image, read_size, to_pil, to_tensor
+from ..data.screening import check_pixels, pixel_limit
+from ..errors import UserError
+from ..models import generator_output_size
+from ..report.grid import save_grid
+from ..runs.outputs import check_folder, check_image_file, check_outputs, check_outside_run, run_files
+from ..runs.run import open_run
+from .generator import Generator, load
+
+MAX_GRID = 1024  # images in one grid
+PNG_OVERHEAD = 1024  # bytes a PNG adds to an image's raw size, at most about
+
+
+def write_samples(
+    run: str | Path,
+    n: int,
+    out: Path,
+    grid: Path | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    checkpoint: str | None = None,
+) -> Path | None:
+    """`n` PNGs sample_00000.png ... in `out` (and all of them in one `grid` image); returns the grid."""
+    if n <= 0:
+        raise UserError(f"--n must be positive, got {n}")
+    check_seed(seed, "--seed")
+    run_dir, cfg = open_run(run)
+    check_folder(out, "--out", run_dir)
+    if grid is not None:
+        check_image_file(grid, "--grid")
+        check_outside_run(grid, run_dir, "--grid")
+        if n > MAX_GRID:
+            raise UserError(f"--grid shows {MAX_GRID} images at most; give --n {MAX_GRID} or fewer, or drop --grid")
+        if grid.absolute().parent.resolve() == out.absolute().resolve() and grid.name.startswith("sample_"):
+            raise UserError(f"--grid {grid} would take a sample's name in --out; name the grid otherwise")
+        check_outputs([(grid, Path("the grid"))], run_files(run_dir), "--grid")
+    need = n * (cfg.data.channels * cfg.data.image_size**2 + PNG_OVERHEAD)
+    existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+    free = shutil.disk_usage(existing).free
+    if need > free:
+        raise UserError(
+            f"--n {n} needs about {need / 2**20:,.0f} MB in {out} and {free / 2**20:,.0f} MB are free; give a "
+            "smaller --n or free some space"
+        )
+    g = load(run_dir, device=device, checkpoint=checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    width = max(5, len(str(n - 1)))
+    shown, i = [], 0
+    for batch in g.batches(n, seed=seed):
+        for image in g.to_pil(batch):
+            image.save(out / f"sample_{i:0{width}d}.png")
+            i += 1
+        if grid is not None:
+            shown.append(batch)
+    if grid is None:
+        return None
+    return save_grid(torch.cat(shown), grid, max(1, round(n**0.5)))
+
+
+FIT_MODES = ("resize", "pad")
+
+
+def _fit(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """resize: scale to the training size; pad: keep the resolution, reflect-pad to a multiple of the
+    training size (a multiple of the U-Net's total stride: it is fully convolutional)."""
+    if mode == "resize":
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    h, w = x.shape[-2:]
+    ph, pw = -h % size, -w % size
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+
+
+def translate_image(g: Generator, image: torch.Tensor, mode: str = "resize") -> torch.Tensor:
+    """One input (C, H, W) in [-1, 1] -> the output at the input's own size."""
+    size = g.config.data.image_size
+    h, w = image.shape[-2:]
+    if mode == "pad" and generator_output_size(g.config) != size:
+        raise UserError("--fit pad needs a generator whose output has its input's size; use --fit resize")
+    x = _fit(image.unsqueeze(0), size, mode)
+    y = g.translate(x)
+    if mode == "resize":
+        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0]
+    return y[0, :, :h, :w]
+
+
+def translate_files(g: Generator, source: Path, output: Path, mode: str = "resize", side_by_side: bool = False) -> int:
+    """Translate an image file or every image under a folder; outputs keep the inputs' relative names."""
+    if g.config.task != "paired":
+        raise UserError("this run generates from noise; use ganforge sample instead of translate")
+    if mode not in FIT_MODES:
+        raise UserError(f"unknown --fit {mode!r}; choose one of {', '.join(FIT_MODES)}")
+    if not source.exists():
+        raise UserError(f"input {source} does not exist; give an image file or a folder of images")
+    files = [source] if source.is_file() else list_images(source)
+    if not files:
+        raise UserError(f"input folder {source} holds no images; put png/jpg/webp/bmp files in it")
+    root = source.parent if source.is_file() else source
+    jobs = [((output / path.relative_to(root)).with_suffix(".png"), path) for path in files]
+    check_folder(output, "--output")
+    check_outputs(jobs, files, "--output")
+    limit = pixel_limit(g.config.data.max_pixels, g.config.data.image_size)
+    for _, path in jobs:  # every input's header before the first output: a bomb is refused, not decoded
+        check_pixels(path, *read_size(path), limit, "translate it at a smaller size first")
+    for dest, path in tqdm(jobs, unit="img", disable=len(files) < 2):
+        image = to_tensor(load_image(path, g.config.data.in_channels))
+        out = translate_image(g, image, mode)
+        if side_by_side:
+            out = torch.cat([as_channels(image, out.shape[0]), out], dim=-1)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        to_pil(out).save(dest)
+    return len(files)
