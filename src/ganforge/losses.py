@@ -16,17 +16,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from .config import Config, LossConfig
 from .errors import UserError
 from .metrics import image as image_metrics
 from .registry import ADVERSARIAL_LOSSES, PENALTIES, RECONSTRUCTION_LOSSES
-
-if TYPE_CHECKING:
-    from .config import Config, LossConfig
 
 
 class AdversarialLoss:

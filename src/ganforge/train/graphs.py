@@ -16,13 +16,13 @@ mode.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-if TYPE_CHECKING:
-    from ..config import Config
-    from .runtime import Runtime
+from ..config import Config
+from .objective import phases_of
+from .runtime import Runtime
 
 WARMUP_STEPS = 3  # eager steps before the capture: cuDNN's algorithm search and the optimisers' state
 
@@ -30,8 +30,6 @@ WARMUP_STEPS = 3  # eager steps before the capture: cuDNN's algorithm search and
 def unsupported(cfg: Config, r: Runtime) -> str | None:
     """Why a run of `cfg` on runtime `r` cannot replay its step as one graph, or None (decided before the
     networks are built, so that precision auto can choose for the step that will run)."""
-    from .objective import phases_of
-
     reasons = {
         "the device is not CUDA": r.device.type != "cuda",
         "several processes": r.world.size > 1,

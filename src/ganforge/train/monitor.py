@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
@@ -15,9 +14,7 @@ from ..jsonio import dumps, write_lines
 from ..report.plots import plot_losses
 from ..runs.layout import RunLayout
 from ..runs.run import read_metrics
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
+from .runtime import Runtime
 
 SHOWN = ("d_loss", "g_gan", "D_x", "D_G_z", "D_real", "D_fake")
 
