@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.inference.contract import InferenceContract
+from ganforge.models.contract import InferenceContract
 from tests.test_cli import assert_one_line_error, run_cli
 
 ort = pytest.importorskip("onnxruntime")

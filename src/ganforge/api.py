@@ -74,6 +74,8 @@ def resolve_config(
             )
         from_file, file_origins = seed002_settings(cfg, None, model_configs)
     given = {KEY_OF[name]: value for name, value in options.items() if value is not None}
+    if not given.get("data.degrade"):  # an empty --degrade keeps the config's own
+        given.pop("data.degrade", None)
     if "data.name" in given:
         given["data.name"] = str(given["data.name"])
     if "data.degrade" in given:
@@ -109,6 +111,8 @@ def train(
     and `stop_on` may be given with it. `command`, the command line that asked for the run, is added to
     RUN_DIR/command.txt (default: the Python call).
     """
+    if options.get("steps") is not None and options.get("epochs") is not None:
+        raise UserError("give --steps or --epochs, not both")
     for name in ("steps", "epochs"):
         value = options.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -119,13 +123,15 @@ def train(
         args = ([repr(config or "dcgan-mnist")] if resume is None else []) + [f"{k}={v!r}" for k, v in shown.items()]
         command = f"ganforge.train({', '.join(args)})"
     if resume is not None:
-        on_resume = {f.name for f in TRAIN_FLAGS if f.on_resume}
-        fixed = [name for name, value in options.items() if value not in (None, [], {}) and name not in on_resume]
-        fixed += ["out"] if out is not None else []
-        fixed = (["config"] if config is not None else []) + fixed
+        given = {name for name, value in options.items() if value not in (None, [], {})}
+        given |= {"set"} if "overrides" in given else set()
+        given |= {"out"} if out is not None else set()
+        fixed = (["the config"] if config is not None else []) + [
+            f.flag for f in TRAIN_FLAGS if f.name in given and not f.on_resume
+        ]
+        fixed += sorted(name for name in given - {f.name for f in TRAIN_FLAGS} - {"overrides"})  # e.g. settings
         if fixed:
-            flags = {"overrides": "--set", "config": "the config"}
-            shown = ", ".join(flags.get(name, "--" + name.replace("_", "-")) for name in fixed)
+            shown = ", ".join(fixed)
             raise UserError(
                 f"--resume continues a run with its own config; drop {shown} (only --steps/--epochs and --stop-on "
                 "may change)"

@@ -11,8 +11,11 @@ import sys
 
 from . import __version__, api
 from .config.flags import TRAIN_FLAGS
+from .data.paired import SPLITS
 from .errors import TrainingStopped, UserError, one_line
+from .inference.files import FIT_MODES
 from .jsonio import dumps
+from .registry import names_for
 from .report.health import format_report
 from .report.summary import format_table
 
@@ -143,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="folder for the outputs; each keeps its input's name (as .png)")
     p.add_argument(
         "--fit",
-        choices=["resize", "pad"],
+        choices=FIT_MODES,
         default="resize",
         help="resize: scale to the training size and back (default); pad: run at the input's own "
         "resolution, reflect-padded to a multiple of the training size",
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument(
         "--features",
-        choices=["own", "inception"],
+        choices=names_for("eval.features"),
         help="own: a small network trained on the run's real data, saved with the run (default; offline; "
         "compares runs on one data set only); inception: the FID InceptionV3 papers use (downloaded once)",
     )
@@ -170,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="latest (default), best, step_NNNNNNN, or a checkpoint file")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--data", help="image to image: data set or folder (default: the run's own)")
-    p.add_argument("--split", choices=["train", "val", "test"], help="image to image: the split (default test)")
+    p.add_argument("--split", choices=SPLITS, help="image to image: the split (default test)")
     p.add_argument(
         "--out",
         help="JSON file (default: RUN_DIR/eval_FEATURES.json; pairs: eval_SPLIT.json, eval_SPLIT_inception.json; "

@@ -6,7 +6,7 @@ import pytest
 
 from ganforge.api import resolve_config
 from ganforge.config.vocab import EVENT_KINDS
-from ganforge.health import Detector
+from ganforge.detector import Detector
 
 CHANCE = math.log(2)
 

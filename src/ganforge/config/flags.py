@@ -25,7 +25,7 @@ class Flag:
         return "--" + self.name.replace("_", "-")
 
 
-TRAIN_FLAGS = (
+TRAIN_FLAGS = (  # in the order `ganforge train --help` lists them
     Flag("data", "built-in data set (digits, mnist, fashion-mnist) or a folder of images", "data.name"),
     Flag("image_size", "image resolution", "data.image_size", int),
     Flag("degrade", "restoration: degrade clean images on the fly: noise=STD (of the [0, 1] range), blur=SIGMA, "
@@ -34,10 +34,15 @@ TRAIN_FLAGS = (
     Flag("steps", "total optimisation steps", "train.steps", int, length=True, on_resume=True),
     Flag("epochs", "passes over the data instead of --steps", "train.epochs", int, length=True, on_resume=True),
     Flag("batch_size", "images per step", "train.batch_size", int),
+    Flag("out", "run directory (default: runs/PRESET-TIMESTAMP)"),
     Flag("device", "auto, cpu, cuda or cuda:N", "train.device"),
     Flag("seed", "random seed", "train.seed", int),
-    Flag("stop_on", "stop training at these health events, comma-separated, e.g. mode_collapse,d_wins "
-         "(nonfinite always stops)", "health.stop_on", metavar="EVENTS", on_resume=True),
+    Flag("set", "override any config key, e.g. --set train.g_optim.lr=1e-4 (repeatable)", metavar="KEY=VALUE",
+         repeat=True),
+    Flag("model_configs", "a seed-002 model_configs.json: U-Net arguments and loss weights (the docs' "
+         "Configuration page)", metavar="FILE"),
+    Flag("stop_on", "stop training at these health events, comma-separated, e.g. mode_collapse,d_wins; "
+         "nonfinite always stops", "health.stop_on", metavar="EVENTS", on_resume=True),
     Flag("eval_every", "score the generator every N steps (FID, KID, precision/recall... or PSNR/SSIM for pairs), "
          "logged beside the losses, checkpoints/best.pt kept", "eval.every", int, metavar="N"),
     Flag("best_metric", "the metric best.pt is chosen by, e.g. fid, coverage, psnr", "eval.best_metric"),
@@ -46,10 +51,6 @@ TRAIN_FLAGS = (
     Flag("compile", "torch.compile the networks", "train.compile", bool, switch=True),
     Flag("cuda_graphs", "replay each step as one CUDA graph", "train.cuda_graphs", bool, switch=True),
     Flag("logger", "files (default) or tensorboard: also write RUN_DIR/tensorboard/", "train.logger"),
-    Flag("model_configs", "a seed-002 model_configs.json: U-Net arguments and loss weights (docs/configuration.md)",
-         metavar="FILE"),
-    Flag("out", "run directory (default: runs/PRESET-TIMESTAMP)"),
-    Flag("set", "override any config key, e.g. --set train.g_optim.lr=1e-4", metavar="KEY=VALUE", repeat=True),
     Flag("resume", "continue a run from its newest whole checkpoint", metavar="RUN_DIR", on_resume=True),
     Flag("checkpoint", "with --resume: roll back to this checkpoint of the run (step_N, best); what came after it "
          "is moved to RUN_DIR/rolled_back/", metavar="NAME", on_resume=True),

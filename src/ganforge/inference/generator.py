@@ -18,9 +18,9 @@ from ..data.images import to_pil
 from ..devices import resolve_device
 from ..errors import UserError
 from ..models import build_models, inference_contract, noise
-from ..runs.checkpoint import load_checkpoint, load_weights
+from ..models.contract import InferenceContract
+from ..runs.checkpoint import find_checkpoint, load_checkpoint, load_weights
 from ..runs.run import open_run
-from .contract import InferenceContract
 
 NOISE_BLOCK = 256
 MAX_SAMPLE = 100_000  # images `sample` holds at once; `batches` streams any number
@@ -105,7 +105,7 @@ def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | Non
     path, cfg = open_run(run_dir)
     dev = resolve_device(device)
     contract = inference_contract(cfg)
-    source = checkpoint_path(path, checkpoint)
+    source = find_checkpoint(path, checkpoint)
     state = load_checkpoint(source)
     with torch.random.fork_rng(devices=[]):  # initialising the networks draws numbers: not from the caller's stream
         g, _ = build_models(cfg)
@@ -113,17 +113,3 @@ def load(run_dir: str | Path, device: str = "auto", checkpoint: str | Path | Non
         raise UserError(f"checkpoint {source} holds no {contract.weights!r} weights; it is not a ganforge checkpoint")
     load_weights(g, state[contract.weights], source, state, cfg.to_dict())
     return Generator(g, cfg, dev, contract, step=state.get("step"))
-
-
-def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
-    """A checkpoint file as given, else the one of that name in the run's checkpoints/ folder."""
-    if checkpoint is None:
-        return run_dir / "checkpoints" / "latest.pt"
-    given = Path(checkpoint)
-    named = run_dir / "checkpoints" / f"{given.stem}.pt"
-    if given.is_file():
-        return given
-    if named.is_file():
-        return named
-    kept = ", ".join(sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt")))
-    raise UserError(f"no checkpoint {checkpoint!r} in {run_dir}; give a file or one of: {kept}")

@@ -92,7 +92,7 @@ def train_own(reals: torch.Tensor, steps: int | None = None, seed: int = 0) -> O
 def own_extractor(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> OwnEncoder:
     """The run's own extractor: read from RUN_DIR/features/own.pt when it was trained on the same data
     (`data_key`), else trained on `reals()` and saved there."""
-    path = RunLayout(run_dir).features / "own.pt" if run_dir is not None else None
+    path = RunLayout(run_dir).own_features if run_dir is not None else None
     if path is not None and path.is_file():
         saved = _read_own(path)
         if saved.get("data") == data_key:

@@ -4,7 +4,7 @@ training (train/evaluation.py) compute them.
 Noise-to-image runs: FID, KID, precision, recall, density and coverage on features of generated and real
 images (metrics/distribution.py, metrics/features.py), and the classifier view where the data have class
 labels (metrics/classes.py). Image-to-image runs: L1, PSNR and SSIM against the targets beside the trivial
-baselines (evaluate.py), and the FID of each against the targets.
+baselines (metrics/pairs.py), and the FID of each against the targets.
 """
 
 from __future__ import annotations

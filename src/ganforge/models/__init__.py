@@ -9,7 +9,8 @@ from torch import nn
 
 from ..config import Config
 from . import dcgan, pix2pix, unet  # noqa: F401  (each registers its families)
-from .family import FAMILIES, Family, InferenceContract, register_family
+from .contract import InferenceContract
+from .family import FAMILIES, Family, register_family
 from .layers import count_parameters, init_weights
 
 __all__ = [

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..config import Config, ModelConfig
-from ..inference.contract import InferenceContract
 from ..registry import FAMILIES
+from .contract import InferenceContract
 
 
 def _same_size(cfg: Config) -> int:

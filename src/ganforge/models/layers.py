@@ -1,4 +1,5 @@
-"""Pieces shared by every model family: weight initialisation and Keras-style parameter counts."""
+"""Pieces shared by every model family: weight initialisation, Keras-style parameter counts, image-size
+checks, and `center_crop` (an unpadded U-Net's skips and outputs are smaller than its input)."""
 
 from __future__ import annotations
 

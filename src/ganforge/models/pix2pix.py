@@ -15,7 +15,8 @@ from torch import nn
 
 from ..config import Config, ModelConfig, option
 from ..errors import UserError
-from .family import Family, InferenceContract, register_family
+from .contract import InferenceContract
+from .family import Family, register_family
 from .layers import INIT_SCHEMES, is_power_of_two, require_image_size
 
 BN_EPS = 1e-3

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import HealthConfig
-from ..health import events_from_metrics, recon_key
+from ..detector import events_from_metrics, recon_key
 from ..jsonio import read_lines
 from ..losses import build_adversarial_loss
 from ..runs.checkpoint import checkpoint_step

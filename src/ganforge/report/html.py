@@ -17,9 +17,9 @@ from typing import Any
 from PIL import Image
 
 from ..config import Config
+from ..detector import events_from_metrics
 from ..errors import UserError
 from ..files import atomic_write, read_inside
-from ..health import events_from_metrics
 from ..jsonio import loads, parse_lines
 from ..losses import ADVERSARIAL_LOSSES
 from ..runs.layout import COMMAND, CONFIG, EVENTS, GRID_FILE, LOG, METRICS, RunLayout
@@ -256,7 +256,7 @@ def _samples(path: Path) -> str:
 
 
 def _final_metrics(path: Path) -> str:
-    files = sorted(path.glob("eval_*.json"))
+    files = RunLayout(path).eval_files()
     if not files:
         return _section("final-metrics", "Final metrics", _note("no eval_*.json (run ganforge evaluate)"))
     parts = []

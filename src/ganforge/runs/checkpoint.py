@@ -8,16 +8,17 @@ or damaged, the newest step_*.pt that reads; an unsafe file is never passed over
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..config.upgrade import upgrade
 from ..errors import UserError
 from ..files import atomic_write
-from .layout import LATEST, STEP_FILE, RunLayout
-from ..config.upgrade import upgrade
+from .layout import LATEST, STEP_FILE, RunLayout, step_name
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -124,7 +125,6 @@ def mismatch(source: Path | str, part: str, error: BaseException, saved: Any, co
     detail = " ".join(str(error).split())[:160]
     changed = []
     if isinstance(saved, dict):
-
         saved = upgrade(dict(saved), str(source))
         changed = [c for c in config_changes(saved, config) if c.startswith(SHAPING_KEYS)]
     if changed:
@@ -146,3 +146,20 @@ def config_changes(saved: dict, current: dict, prefix: str = "") -> list[str]:
         elif a != b:
             changes.append(f"{prefix}{key}: {a!r} in the checkpoint, {b!r} now")
     return changes
+
+
+def find_checkpoint(run_dir: Path, name: str | Path | None, own_only: bool = False) -> Path:
+    """The checkpoint that `name` names: latest (also None), best, step_N or step_000000N, another name in
+    the run's checkpoints/ folder, or (unless `own_only`, as a rollback asks) any checkpoint file."""
+    folder = RunLayout(run_dir).checkpoints
+    given = Path(name if name is not None else LATEST)
+    match = re.fullmatch(r"step_?(\d+)", given.stem)
+    named = ([folder / step_name(int(match.group(1)))] if match else []) + [folder / f"{given.stem}.pt"]
+    candidates = [*named, given] if own_only else [given, *named]  # a file as given comes first for `load`
+    for path in candidates:
+        if path.is_file() and (not own_only or path.resolve().parent == folder.resolve()):
+            return path
+    kept = ", ".join(sorted(p.stem for p in folder.glob("*.pt"))) or "none"
+    if own_only:
+        raise UserError(f"--checkpoint {name}: no such checkpoint of {run_dir}; give one of its own: {kept}")
+    raise UserError(f"no checkpoint {str(name)!r} in {run_dir}; give a file or one of: {kept}")

@@ -16,17 +16,15 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from .layout import LOCK
+from .layout import LOCK, RunLayout
 from .outputs import check_run_folder
-
-LOCK_NAME = LOCK
 
 
 class RunLock:
     """An exclusive lock on a run folder (RUN_DIR/train.lock), held while a process trains the run."""
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_NAME
+        self.path = RunLayout(Path(run_dir)).lock
         self._file = None
 
     def __enter__(self) -> RunLock:
@@ -103,7 +101,7 @@ class NewRun:
             except FileExistsError:
                 self.created = False
         self.lock = RunLock(self.folder).__enter__()
-        others = sorted(p.name for p in self.folder.iterdir() if p.name != LOCK_NAME)
+        others = sorted(p.name for p in self.folder.iterdir() if p.name != LOCK)
         if others:
             self.lock.__exit__()
             raise UserError(
@@ -120,7 +118,7 @@ class NewRun:
         """Undo the claim where nothing but the lock was written."""
         if self.lock is None or self.folder is None:
             return
-        if any(p.name != LOCK_NAME for p in self.folder.iterdir()):
+        if any(p.name != LOCK for p in self.folder.iterdir()):
             self.lock.__exit__()
             return
         self.lock.release_and_remove()

@@ -112,8 +112,16 @@ class RunLayout:
     def grids(self) -> list[Path]:
         return sorted(p for p in self.samples.glob("step_*.png") if GRID_FILE.fullmatch(p.name))
 
+    @property
+    def own_features(self) -> Path:
+        """The run's own feature extractor for evaluation (metrics/features.py)."""
+        return self.features / "own.pt"
+
     def eval_results(self, name: str) -> Path:
         return self.dir / f"eval_{name}.json"
+
+    def eval_files(self) -> list[Path]:
+        return sorted(self.dir.glob("eval_*.json"))
 
     def is_run(self) -> bool:
         return self.config.is_file() and self.checkpoints.is_dir()

@@ -11,25 +11,9 @@ import re
 import time
 from pathlib import Path
 
-from ..errors import UserError
 from ..jsonio import loads, read_lines, read_text, write_lines
 from .checkpoint import checkpoint_step
 from .layout import EVENTS, GRID_FILE, LATEST, METRICS, STEP_FILE, RunLayout, step_name
-
-
-def chosen_checkpoint(run_dir: Path, name: str) -> Path:
-    """The checkpoint of this run that `name` names: latest, best, step_N (or step_000000N), or a file
-    in its checkpoints/ folder."""
-    folder = RunLayout(run_dir).checkpoints
-    given = Path(name)
-    match = re.fullmatch(r"step_?(\d+)", given.stem)
-    candidates = [folder / step_name(int(match.group(1)))] if match else []
-    candidates += [folder / f"{given.stem}.pt", given]
-    for path in candidates:
-        if path.is_file() and path.resolve().parent == folder.resolve():
-            return path
-    kept = ", ".join(sorted(p.stem for p in folder.glob("*.pt"))) or "none"
-    raise UserError(f"--checkpoint {name}: no such checkpoint of {run_dir}; give one of its own: {kept}")
 
 
 def roll_back(run_dir: Path, checkpoint: Path, step: int) -> str | None:
@@ -73,8 +57,8 @@ def _newer_files(run_dir: Path, step: int, keep: Path) -> list[Path]:
         later = int(match.group(1)) > step if match else (checkpoint_step(p) or 0) > step
         if later:
             found.append(p)
-    found += [p for p in run.samples.glob("step_*.png") if _later(GRID_FILE, p.name, step)]
-    for p in run_dir.glob("eval_*.json"):
+    found += [p for p in run.grids() if _later(GRID_FILE, p.name, step)]
+    for p in run.eval_files():
         saved = read_step(p)
         if saved is not None and saved > step:
             found.append(p)

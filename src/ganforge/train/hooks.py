@@ -22,7 +22,7 @@ from torch import nn
 
 from ..config import Config
 from ..data.base import ImageDataset
-from ..inference.contract import InferenceContract
+from ..models.contract import InferenceContract
 from ..registry import HOOKS
 from ..runs.layout import RunLayout
 from .distributed import World

@@ -13,11 +13,11 @@ from ..config.flags import FLAG_OF
 from ..data import PAIRED, UNCONDITIONAL
 from ..errors import UserError
 from ..files import append_lines
-from ..runs.checkpoint import load_checkpoint
+from ..runs.checkpoint import find_checkpoint, load_checkpoint
 from ..runs.folder import NewRun, RunLock, default_run_name
 from ..runs.layout import RunLayout
 from ..runs.outputs import check_free_space
-from ..runs.rollback import chosen_checkpoint, roll_back
+from ..runs.rollback import roll_back
 from ..runs.run import Run, open_run, save_config
 from .distributed import broadcast_object, leave
 from .loop import Trainer
@@ -54,7 +54,7 @@ def resume_run(run_dir: Path, changes: dict[str, Any], quiet: bool, command: str
     with RunLock(run_dir) if runtime.is_main else contextlib.nullcontext():
         start = None
         if checkpoint is not None:
-            chosen = chosen_checkpoint(run_dir, checkpoint)
+            chosen = find_checkpoint(run_dir, checkpoint, own_only=True)
             start = (chosen, load_checkpoint(chosen), [])
         trainer = Trainer(cfg, run_dir, resume=True, quiet=quiet, runtime=runtime, start=start)
         if start is not None and runtime.is_main:  # the networks fit: only now is anything moved

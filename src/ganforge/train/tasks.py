@@ -20,9 +20,9 @@ from ..data.augment import random_jitter
 from ..data.base import ImageDataset
 from ..data.degrade import degrade, parse_degradations
 from ..data.images import as_channels
-from ..inference.contract import InferenceContract
 from ..losses import RECONSTRUCTION_LOSSES, reconstruction_weights
 from ..models import generator_output_size, noise
+from ..models.contract import InferenceContract
 from ..models.layers import center_crop
 from ..registry import TASKS
 

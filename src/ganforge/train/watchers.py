@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ..health import ADVICE, Event, detector_for
+from ..detector import ADVICE, Event, detector_for
 from ..jsonio import append_line, read_lines, write_lines
 from ..metrics.diversity import DiversityProbe
 from .hooks import HOOKS, Hook, Stop, TrainerView

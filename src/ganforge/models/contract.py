@@ -1,5 +1,5 @@
-"""How a trained generator is run: defined once per family (models/family.py gives each family its
-contract) and used by every path that runs one, in training and out of it."""
+"""How a trained generator is run: declared once per family (a `Family`'s `inference`, models/family.py)
+and used by every path that runs one, in training (sample grids, evaluation) and out of it (inference/)."""
 
 from __future__ import annotations
 
