@@ -155,19 +155,19 @@ def test_a_step_that_would_not_end_stops_between_its_phases(tmp_path):
 def test_one_stop_request_waits_the_grace_then_ends_the_step(monkeypatch):
     """The first request lets a step finish that ends within STOP_GRACE seconds; after that it ends the
     step at a phase boundary; a third request interrupts at once."""
-    from ganforge.train import loop
+    from ganforge.train import stopping
 
-    flag = loop._InterruptFlag()
+    flag = stopping.InterruptFlag()
     clock = [100.0]
-    monkeypatch.setattr(loop.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(stopping, "now", lambda: clock[0])
     flag.check_abandon()  # no request: nothing happens
     flag._handler(signal.SIGTERM, None)
     clock[0] += flag.STOP_GRACE - 1
     flag.check_abandon()  # within the grace the step goes on
     clock[0] += 2
-    with pytest.raises(loop.StepAbandoned):
+    with pytest.raises(stopping.StepAbandoned):
         flag.check_abandon()
-    one_process_only = loop._InterruptFlag(abandon=False)
+    one_process_only = stopping.InterruptFlag(abandon=False)
     one_process_only._handler(signal.SIGINT, None)
     clock[0] += 60
     one_process_only.check_abandon()  # several processes finish the step together

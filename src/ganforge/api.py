@@ -54,7 +54,7 @@ def resolve_config(
     """A preset, file or dict, with the train command's options applied on top, then `key=value` overrides.
 
     `options` are the train flags that set a config key, by their names (config/flags.py: data, image_size,
-    steps, epochs, batch_size, device, seed, degrade, stop_on, eval_every, best_metric, eval_features,
+    steps, epochs, minutes, batch_size, device, seed, degrade, stop_on, eval_every, best_metric, eval_features,
     precision, compile, cuda_graphs, logger); `settings` are further config keys by name; `model_configs`
     is a seed-002 model_configs.json (architecture and loss weights) applied to the config.
     """
@@ -107,9 +107,9 @@ def train(
     return its run; `options` are those of `resolve_config`.
 
     With `resume=RUN_DIR` the run goes on from its newest whole checkpoint with its own config (or, with
-    `checkpoint`, rolls back to that one: runs/rollback.py); only `steps` or `epochs` (to raise the total)
-    and `stop_on` may be given with it. `command`, the command line that asked for the run, is added to
-    RUN_DIR/command.txt (default: the Python call).
+    `checkpoint`, rolls back to that one: runs/rollback.py); only `steps` or `epochs` (to raise the total),
+    `minutes` (to raise the time budget) and `stop_on` may be given with it. `command`, the command line that
+    asked for the run, is added to RUN_DIR/command.txt (default: the Python call).
     """
     if options.get("steps") is not None and options.get("epochs") is not None:
         raise UserError("give --steps or --epochs, not both")
@@ -133,11 +133,12 @@ def train(
         if fixed:
             shown = ", ".join(fixed)
             raise UserError(
-                f"--resume continues a run with its own config; drop {shown} (only --steps/--epochs and --stop-on "
-                "may change)"
+                f"--resume continues a run with its own config; drop {shown} (only --steps/--epochs, --minutes and "
+                "--stop-on may change)"
             )
-        keys = {"steps": "train.steps", "epochs": "train.epochs", "stop_on": "health.stop_on"}
-        changes = {keys[name]: options[name] for name in keys if options.get(name) is not None}
+        changes = {
+            f.key: options[f.name] for f in TRAIN_FLAGS if f.on_resume and f.key and options.get(f.name) is not None
+        }
         if "train.steps" in changes:
             changes["train.epochs"] = 0
         return resume_run(Path(resume), changes, quiet, command, checkpoint)

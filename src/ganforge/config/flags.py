@@ -33,6 +33,9 @@ TRAIN_FLAGS = (  # in the order `ganforge train --help` lists them
          repeat=True),
     Flag("steps", "total optimisation steps", "train.steps", int, length=True, on_resume=True),
     Flag("epochs", "passes over the data instead of --steps", "train.epochs", int, length=True, on_resume=True),
+    Flag("minutes", "a time budget: stop cleanly (with a checkpoint) at the first log step past this many minutes of "
+         "training, counted over resumes; a resume may raise it", "train.max_minutes", float, metavar="M",
+         on_resume=True),
     Flag("batch_size", "images per step", "train.batch_size", int),
     Flag("out", "run directory (default: runs/PRESET-TIMESTAMP)"),
     Flag("device", "auto, cpu, cuda or cuda:N", "train.device"),

@@ -131,6 +131,9 @@ class LossConfig:
 class TrainConfig:
     steps: int = option(1500, at_least=0, at_most=10**9)  # total generator steps; used when epochs is 0
     epochs: int = option(0, at_least=0, at_most=10**6)  # if > 0, this many passes over the data instead of steps
+    # a time budget: training stops cleanly at the first log step past this many minutes of training, summed
+    # over resumes (train/stopping.py); 0 = none
+    max_minutes: float = option(0.0, at_least=0, at_most=10**7)
     batch_size: int = option(32, positive=True, at_most=65536)  # the global batch, shared among torchrun's processes
     # discriminator steps per generator step, each on a fresh batch; 0: the loss's (wgan-gp 5, else 1)
     d_steps: int = option(0, at_least=0, at_most=100)

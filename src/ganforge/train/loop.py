@@ -7,7 +7,6 @@ what a checkpoint holds, the state components say (state.py).
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from .objective import GANObjective, Metrics, Phase
 from .optim import NetOptimizer
 from .runtime import Runtime, seed_everything
 from .state import Progress, RandomStreams, TrainingState, Value
+from .stopping import InterruptFlag, StepAbandoned, TimeBudget
 from .tasks import build_task
 
 
@@ -101,6 +101,7 @@ class Trainer:
             self.state.add(name, component)
         for name, optimizer in self.optimizers.items():  # loss scalers came later than some runs
             self.state.add(f"scaler_{name}", optimizer.scaler, optional=True)
+        self.budget = self.state.add("clock", TimeBudget(cfg.train.max_minutes), optional=True)  # came later too
         for name, hook in self.hooks.items():  # hooks came later than some runs: their state may be absent
             if hasattr(hook, "state_dict"):
                 self.state.add(name, hook, optional=True)
@@ -113,7 +114,7 @@ class Trainer:
             source, saved, self.start_notes = start
             self.state.load_state_dict(saved, source, cfg.to_dict())
         self.saved_step: int | None = self.progress.step if start is not None else None
-        self.interrupt = _InterruptFlag(abandon=self.world.size == 1)
+        self.interrupt = InterruptFlag(abandon=self.world.size == 1)
         for optimizer in self.optimizers.values():  # a graph's optimisers keep their step counts on the device
             optimizer.capturable(self.graphed is not None)
 
@@ -133,6 +134,7 @@ class Trainer:
                 f"the run is at step {self.progress.step} and its new total is {total}; --steps and --epochs give "
                 f"the new total: give more than {self.progress.step} steps"
             )
+        self.budget.check_left(self.run_dir)
         # Read the first batch before writing anything, so that unreadable data leaves no half-made run.
         self._first_batch = next(self.stream)
         if not resume and self.world.is_main:
@@ -224,7 +226,8 @@ class Trainer:
         if self.progress.step == 0:
             self.save()  # a good checkpoint to fall back on, whatever happens next
         first_step, started = self.progress.step, time.perf_counter()
-        abandoned = False
+        abandoned = out_of_time = False
+        self.budget.start()
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not self._interrupted(interrupted) and not self.stop:
@@ -242,13 +245,16 @@ class Trainer:
                         hook.after_step(step, metrics)
                     if step % cfg.train.log_every == 0:
                         self._deliver(monitor.flush(step, self.epoch))
+                        out_of_time = self._agreed(self.budget.exhausted())
                     if self.stop:
                         break
-                    if step % cfg.train.sample_every == 0 or step == self.total_steps:
+                    if step % cfg.train.sample_every == 0 or step == self.total_steps or out_of_time:
                         self.save_samples()
                         monitor.plot()
                     if step % cfg.train.checkpoint_every == 0:
                         self.save(LATEST, step_name(step))
+                    if out_of_time:
+                        break
         finally:
             self.stream.close()
             self._deliver(monitor.flush(self.progress.step, self.epoch, final=True))
@@ -271,6 +277,12 @@ class Trainer:
             raise KeyboardInterrupt(
                 f"stopped at step {self.progress.step}; resume with: ganforge train --resume {self.run_dir}"
             )
+        if out_of_time and self.progress.step < self.total_steps:
+            monitor.note(
+                f"time budget reached: train.max_minutes={cfg.train.max_minutes:g} at step {self.progress.step} of "
+                f"{self.total_steps}; go on with: ganforge train --resume {self.run_dir} --minutes M (M > "
+                f"{cfg.train.max_minutes:g})"
+            )
         monitor.note(f"trained to step {self.progress.step} in {time.perf_counter() - t0:.0f} s")
         return Run(self.run_dir, cfg, self.progress.step)
 
@@ -280,14 +292,20 @@ class Trainer:
             for hook in self.hooks.values():
                 hook.after_log(row["step"], row)
 
-    def _interrupted(self, flag: _InterruptFlag) -> bool:
+    def _agreed(self, flag: bool) -> bool:
+        """True on every process if it is true on any (asked at log steps, so all stop after the same step)."""
+        if self.world.size == 1:
+            return flag
+        return bool(self.runtime.mean_across(torch.tensor(float(flag), device=self.device)) > 0)
+
+    def _interrupted(self, flag: InterruptFlag) -> bool:
         """Ctrl-C or SIGTERM seen; with several processes, agreed at log steps (any process's signal stops
         all of them after the same step)."""
         if self.world.size == 1:
             return flag.raised
         if self.progress.step % self.cfg.train.log_every:
             return False
-        flag.raised = bool(self.runtime.mean_across(torch.tensor(float(flag.raised), device=self.device)) > 0)
+        flag.raised = self._agreed(flag.raised)
         return flag.raised
 
     @property
@@ -345,47 +363,3 @@ class Trainer:
                 continue
             if name == LATEST:
                 self.saved_step = self.progress.step
-
-
-class StepAbandoned(Exception):
-    """A stop request ended a step between its phases (the step is not finished, so nothing is saved)."""
-
-
-class _InterruptFlag:
-    """Turns Ctrl-C / SIGTERM into a stop request. The first stops the run after the current step, which
-    saves a checkpoint; a step still running STOP_GRACE seconds after it, or a second request, ends at the
-    next phase boundary without saving (`abandon`, one process only: several must finish their
-    collectives); a third interrupts at once."""
-
-    STOP_GRACE = 10.0
-
-    def __init__(self, abandon: bool = True) -> None:
-        self.raised = False
-        self.count = 0
-        self.since = 0.0
-        self.abandon = abandon
-        self._old: dict[int, object] = {}
-
-    def _handler(self, signum, frame) -> None:
-        self.count += 1
-        if self.count >= 3 or (self.count == 2 and not self.abandon):
-            raise KeyboardInterrupt
-        if not self.raised:
-            self.raised, self.since = True, time.monotonic()
-
-    def check_abandon(self) -> None:
-        """Raise StepAbandoned where a stop request has waited long enough for the step to end."""
-        if self.raised and self.abandon and (self.count > 1 or time.monotonic() - self.since > self.STOP_GRACE):
-            raise StepAbandoned
-
-    def __enter__(self) -> _InterruptFlag:
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handler)
-        except ValueError:  # not the main thread: leave the handlers alone
-            self._old = {}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
