@@ -59,9 +59,8 @@ def _outside(key, f, value):
 def every_key():
     seen = set()
     for family in FAMILIES.names():
-        cfg = _preset_of(family) if any(preset_dict(p)["model"]["family"] == family for p in preset_names()) else None
-        if cfg is None:
-            continue
+        has_preset = any(preset_dict(p)["model"]["family"] == family for p in preset_names())
+        cfg = _preset_of(family) if has_preset else load_config({"model": {"family": family}})  # the defaults
         for key, f, value in _keys(cfg):
             if (key, family if key.startswith("model.") else "") not in seen:
                 seen.add((key, family if key.startswith("model.") else ""))

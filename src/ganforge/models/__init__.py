@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..config import Config
-from . import dcgan, pix2pix, unet  # noqa: F401  (each registers its families)
+from . import dcgan, pix2pix, r3gan, unet  # noqa: F401  (each registers its families)
 from .contract import InferenceContract
 from .family import FAMILIES, Family, register_family
 from .layers import count_parameters, init_weights

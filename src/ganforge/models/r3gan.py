@@ -1,0 +1,170 @@
+"""The R3GAN baseline's networks (Huang et al., NeurIPS 2024, "The GAN is dead; long live the GAN!"), read
+from the paper and its public code: a modernised ResNet without normalisation layers.
+
+Both networks are stages of residual blocks, one stage a resolution from 4x4 to the image size:
+- a residual block is an inverted bottleneck: a 1x1 convolution expanding the channels (`expansion`), a
+  3x3 grouped convolution (`group_width` channels a group), a 1x1 convolution back, each of the first two
+  followed by a learned bias and LeakyReLU(0.2); the branch is added to its input;
+- fix-up style initialisation: weights N(0, gain / sqrt(fan_in)), the first two layers of a branch scaled
+  down by the number of blocks L (gain * L^(-1/4)), the last layer of each branch zero, so that every block
+  starts as the identity;
+- resampling by a fixed [1, 3, 3, 1] low-pass filter (bilinear), the channel change by a 1x1 convolution;
+- G starts from a learned 4x4 basis modulated by a linear map of the noise and ends in a 1x1 convolution to
+  the image; D starts with a 1x1 convolution from the image and ends in a 4x4 depthwise "basis" and a
+  linear layer to one logit; no minibatch standard deviation.
+The stages up to 32x32 have `width` channels, each doubling above it halves them (the paper's FFHQ layout).
+The losses (RpGAN with R1 and R2) and schedules are the config's (loss.gan=rpgan, loss.r1, loss.r2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import Config, ModelConfig, option
+from .family import Family, register_family
+from .layers import require_image_size
+
+SLOPE = 0.2
+GAIN = math.sqrt(2 / (1 + SLOPE**2))  # LeakyReLU(0.2)'s gain
+MAX_LATENT, MAX_WIDTH = 4096, 4096
+SIZES = tuple(2**k for k in range(3, 10))  # 8 ... 512
+
+
+def _msr(layer: nn.Conv2d | nn.Linear, gain: float = 1.0) -> nn.Module:
+    """Weights N(0, gain / sqrt(fan_in)); no bias (the activations carry one)."""
+    fan_in = layer.weight[0].numel()
+    nn.init.normal_(layer.weight, 0.0, gain / math.sqrt(fan_in))
+    return layer
+
+
+def _conv(cin: int, cout: int, kernel: int = 1, groups: int = 1, gain: float = 1.0) -> nn.Module:
+    return _msr(nn.Conv2d(cin, cout, kernel, padding=kernel // 2, groups=groups, bias=False), gain)
+
+
+class BiasedLeakyReLU(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x + self.bias.view(1, -1, 1, 1).to(x.dtype), SLOPE)
+
+
+def _groups(channels: int, group_width: int) -> int:
+    """The number of groups of the grouped convolution: about channels / group_width, a divisor of them."""
+    groups = max(1, channels // group_width)
+    while channels % groups:
+        groups -= 1
+    return groups
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, expansion: int, group_width: int, total_blocks: int):
+        super().__init__()
+        wide = channels * expansion
+        gain = GAIN * total_blocks ** (-1 / 4)  # three layers a branch: L^(-1 / (2 * 3 - 2))
+        self.branch = nn.Sequential(
+            _conv(channels, wide, gain=gain),
+            BiasedLeakyReLU(wide),
+            _conv(wide, wide, 3, groups=_groups(wide, group_width), gain=gain),
+            BiasedLeakyReLU(wide),
+            _conv(wide, channels, gain=0.0),  # zero: the block starts as the identity
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.branch(x)
+
+
+class Resample(nn.Module):
+    """Up (x2) or down (/2) by the [1, 3, 3, 1] low-pass filter, each channel alone; a 1x1 convolution changes
+    the channels (before upsampling, after downsampling: on the fewer pixels)."""
+
+    def __init__(self, cin: int, cout: int, up: bool):
+        super().__init__()
+        taps = torch.tensor([1.0, 3.0, 3.0, 1.0])
+        self.register_buffer("kernel", torch.outer(taps, taps) / taps.sum() ** 2, persistent=False)
+        self.up = up
+        self.project = _conv(cin, cout) if cin != cout else nn.Identity()
+
+    def _filter(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        k = self.kernel.to(x.dtype).expand(c, 1, 4, 4)
+        if self.up:
+            return F.conv_transpose2d(x, 4 * k, stride=2, padding=1, groups=c)
+        return F.conv2d(x, k, stride=2, padding=1, groups=c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._filter(self.project(x)) if self.up else self.project(self._filter(x))
+
+
+def stage_widths(image_size: int, width: int) -> list[int]:
+    """Channels of the stages from 4x4 to the image size: `width` up to 32x32, halved at each doubling above."""
+    sizes = [4 * 2**i for i in range(int(math.log2(image_size)) - 1)]
+    return [max(1, width >> max(0, int(math.log2(s)) - 5)) for s in sizes]
+
+
+class R3Generator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int, blocks: int, expansion: int,
+                 group_width: int):  # fmt: skip
+        super().__init__()
+        widths = stage_widths(image_size, width)
+        total = blocks * len(widths)
+        self.basis = nn.Parameter(torch.randn(widths[0], 4, 4))
+        self.modulate = _msr(nn.Linear(latent_dim, widths[0], bias=False))
+        stages = []
+        for i, w in enumerate(widths):
+            layers = [Resample(widths[i - 1], w, up=True)] if i else []
+            layers += [ResidualBlock(w, expansion, group_width, total) for _ in range(blocks)]
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.to_image = _conv(widths[-1], channels)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.basis.unsqueeze(0).to(z.dtype) * self.modulate(z)[:, :, None, None]
+        return self.to_image(self.stages(x))
+
+
+class R3Discriminator(nn.Module):
+    def __init__(self, channels: int, image_size: int, width: int, blocks: int, expansion: int, group_width: int):
+        super().__init__()
+        widths = stage_widths(image_size, width)[::-1]  # from the image size down to 4x4
+        total = blocks * len(widths)
+        self.from_image = _conv(channels, widths[0])
+        stages = []
+        for i, w in enumerate(widths):
+            layers: list[nn.Module] = [ResidualBlock(w, expansion, group_width, total) for _ in range(blocks)]
+            layers += [Resample(w, widths[i + 1], up=False)] if i + 1 < len(widths) else []
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.basis = _msr(nn.Conv2d(widths[-1], widths[-1], 4, groups=widths[-1], bias=False))  # 4x4 -> 1x1
+        self.logit = _msr(nn.Linear(widths[-1], 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logit(self.basis(self.stages(self.from_image(x))).flatten(1))
+
+
+@dataclass
+class R3GANOptions(ModelConfig):
+    latent_dim: int = option(64, positive=True, at_most=MAX_LATENT)  # the paper: 64
+    # channels of the stages up to 32x32 (halved at each doubling above); the paper's CIFAR-10 model: 768
+    width: int = option(128, positive=True, at_most=MAX_WIDTH)
+    blocks: int = option(2, positive=True, at_most=16)  # residual blocks a stage (the paper: 2)
+    expansion: int = option(2, positive=True, at_most=8)  # the inverted bottleneck's widening (the paper: 2)
+    group_width: int = option(16, positive=True, at_most=MAX_WIDTH)  # channels a group of the 3x3 convolution
+
+    def check(self, cfg: Config, origin: str) -> None:
+        require_image_size(cfg.data.image_size, SIZES.__contains__, "r3gan", "a power of 2 from 8 to 512")
+
+
+def _build(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    m, d = cfg.model, cfg.data
+    shape = (d.image_size, m.width, m.blocks, m.expansion, m.group_width)
+    return R3Generator(m.latent_dim, d.channels, *shape), R3Discriminator(d.channels, *shape)
+
+
+register_family(Family("r3gan", "unconditional", R3GANOptions, _build, description="R3GAN (Huang et al. 2024)"))
