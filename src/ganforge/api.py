@@ -18,8 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from .config import MAX_EVAL_IMAGES, Config, apply_overrides, load_config, parse_override, preset_names
-from .config import preset_summary as _preset_summary
+from .config import MAX_EVAL_IMAGES, Config, apply_overrides, load_config, parse_override, preset_names, preset_summary
 from .config.flags import FLAG_OF, KEY_OF, TRAIN_FLAGS
 from .config.seed002 import seed002_settings
 from .data.paired import MissingSplit
@@ -267,4 +266,4 @@ def info(target: str | Path) -> tuple[Config, dict[str, nn.Module], dict[str, di
 
 def presets() -> dict[str, str]:
     """Every preset's name and its one-line summary."""
-    return {name: _preset_summary(name) for name in preset_names()}
+    return {name: preset_summary(name) for name in preset_names()}

@@ -43,9 +43,6 @@ class RunLayout:
 
     dir: Path
 
-    def __truediv__(self, name: str) -> Path:
-        return self.dir / name
-
     @property
     def config(self) -> Path:
         return self.dir / CONFIG

@@ -15,7 +15,6 @@ from ..errors import UserError
 from ..files import append_lines
 from ..runs.checkpoint import find_checkpoint, load_checkpoint
 from ..runs.folder import NewRun, RunLock, default_run_name
-from ..runs.layout import RunLayout
 from ..runs.outputs import check_free_space
 from ..runs.rollback import roll_back
 from ..runs.run import Run, open_run, save_config
@@ -99,7 +98,7 @@ def _join(cfg: Config) -> Runtime:
 def _fit(trainer: Trainer, command: str) -> Run:
     try:
         if trainer.world.is_main:
-            path = RunLayout(trainer.run_dir).command
+            path = trainer.layout.command
             trainer.monitor.attempt(path, lambda: append_lines(path, [command + "\n"]))
         return trainer.fit()
     finally:

@@ -245,7 +245,7 @@ class Trainer:
                         hook.after_step(step, metrics)
                     if step % cfg.train.log_every == 0:
                         self._deliver(monitor.flush(step, self.epoch))
-                        out_of_time = self._agreed(self.budget.exhausted())
+                        out_of_time = self.budget.minutes > 0 and self._agreed(self.budget.exhausted())
                     if self.stop:
                         break
                     if step % cfg.train.sample_every == 0 or step == self.total_steps or out_of_time:

@@ -48,8 +48,6 @@ class TimeBudget:
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         self.spent = float(state["seconds"])
-        if self._since is not None:
-            self._since = now()
 
 
 class StepAbandoned(Exception):
