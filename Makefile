@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	out=runs/digits-$$(date +%Y%m%d-%H%M%S) && \
-	$(VENV)/bin/ganforge train dcgan-mnist --data digits --steps 1500 --eval-every 250 --out $$out && \
+	$(VENV)/bin/ganforge train r3gan-digits --data digits --eval-every 500 --out $$out && \
 	$(VENV)/bin/ganforge evaluate $$out && \
 	$(VENV)/bin/ganforge report $$out
 

@@ -49,7 +49,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL = {"sh", "bash", "shell"}
 PREFIXES = ("ganforge ", "python -m ganforge", "make ")
 RUN_COMMANDS = {"sample", "translate", "evaluate", "report", "health", "export", "info", "presets"}
-NOISE, PAIRED = "noise_run", "paired_run"
+NOISE, PAIRED, CONDITIONAL = "noise_run", "paired_run", "conditional_run"
 # The run folders the docs name, and the tiny run each stands for (translate always takes the paired one).
 RUN_FOLDERS = {
     "RUN_DIR": NOISE,
@@ -57,6 +57,7 @@ RUN_FOLDERS = {
     "runs/cats": NOISE,
     "runs/shapes": PAIRED,
     "runs/restore": PAIRED,
+    "runs/cond": CONDITIONAL,
 }
 
 
@@ -331,6 +332,14 @@ def noise_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("docs") / "digits"
     overrides = ["model.width=8", "health.diversity_samples=0"]
     ganforge.train("dcgan-mnist", data="digits", steps=20, out=out, quiet=True, overrides=overrides)
+    return out
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs") / "cond"
+    overrides = ["model.width=8", "model.blocks=1", "model.conditional=true", "health.diversity_samples=0"]
+    ganforge.train("r3gan-digits", steps=6, out=out, quiet=True, overrides=overrides)
     return out
 
 

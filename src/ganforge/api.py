@@ -24,7 +24,7 @@ from .config.seed002 import seed002_settings
 from .data.paired import MissingSplit
 from .errors import UserError
 from .inference.export import export_generator
-from .inference.files import translate_files, write_samples
+from .inference.files import translate_files, write_samples, write_walk
 from .inference.generator import Generator, load
 from .jsonio import write_json
 from .metrics.generated import Evaluator
@@ -156,10 +156,23 @@ def sample(
     seed: int = 0,
     device: str = "auto",
     checkpoint: str | None = None,
+    label: str | int | list[str | int] | None = None,
+    truncation: float = 1.0,
+    walk: int = 0,
 ) -> Path | None:
     """`n` PNGs from the run's generator in the folder `out` (and one `grid` image of them); returns the
-    grid's path."""
-    return write_samples(run_dir, n, Path(out), Path(grid) if grid else None, seed, device, checkpoint)
+    grid's path. A conditional run: `label` (a class number or name, a list of them, or "all") gives n
+    images of each. `truncation` < 1 draws the noise nearer its mean. `walk` > 0: instead, that many frames
+    of a latent walk written to the image file `out` (.gif: animated; else one strip); returns it."""
+    labels = None if label is None else [str(x) for x in (label if isinstance(label, list) else [label])]
+    if walk:
+        single = labels[0] if labels and len(labels) == 1 else None
+        if labels and single is None:
+            raise UserError("a latent walk shows one class: give one --label with --walk")
+        return write_walk(run_dir, walk, Path(out), seed, single, truncation, device, checkpoint)
+    return write_samples(
+        run_dir, n, Path(out), Path(grid) if grid else None, seed, device, checkpoint, labels, truncation
+    )
 
 
 def translate(

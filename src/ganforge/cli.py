@@ -53,8 +53,21 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    grid = api.sample(a.run_dir, a.n, a.out, grid=a.grid, seed=a.seed, device=a.device, checkpoint=a.checkpoint)
-    print(f"wrote {a.n} images to {a.out}")
+    grid = api.sample(
+        a.run_dir, a.n, a.out, grid=a.grid, seed=a.seed, device=a.device, checkpoint=a.checkpoint, label=a.label,
+        truncation=a.truncation, walk=a.walk,
+    )  # fmt: skip
+    if a.walk:
+        print(f"wrote a latent walk of {a.walk} frames to {grid}")
+        return 0
+    each = (
+        f" of each of {len(a.label)} classes"
+        if a.label and "all" not in a.label
+        else " of each class"
+        if a.label
+        else ""
+    )
+    print(f"wrote {a.n} images{each} to {a.out}")
     if grid is not None:
         print(f"grid: {grid}")
     return 0
@@ -134,8 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="write images from a trained generator")
     p.add_argument("run_dir")
     p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
-    p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.add_argument("--out", required=True, help="folder for the PNG files (with --walk: a .gif or image file)")
     p.add_argument("--grid", help="also write them as one grid image to this file")
+    p.add_argument(
+        "--label", action="append", metavar="K",
+        help="a conditional run: --n images of class K (a number or name; repeatable; all: every class)",
+    )  # fmt: skip
+    p.add_argument(
+        "--truncation", type=float, default=1.0, metavar="PSI",
+        help="draw the noise nearer its mean: 1 none (default), 0.7 a common choice",
+    )  # fmt: skip
+    p.add_argument(
+        "--walk", type=int, default=0, metavar="FRAMES", help="write a latent walk of FRAMES frames to --out"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--checkpoint", help="latest (default), best, step_NNNNNNN, or a checkpoint file")

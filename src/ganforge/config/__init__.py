@@ -18,6 +18,7 @@ from .schema import (
     HealthConfig,
     LossConfig,
     ModelConfig,
+    NoiseOptions,
     OptimConfig,
     TrainConfig,
     model_options,
@@ -28,7 +29,7 @@ from .schema import (
 
 __all__ = [
     "DEFAULT_FAMILY", "MAX_EVAL_IMAGES", "SEED_LIMIT", "VERSION", "Config", "DataConfig", "EvalConfig",
-    "HealthConfig", "LossConfig", "ModelConfig", "OptimConfig", "TrainConfig", "apply_overrides", "check_field",
-    "check_seed", "get_key", "load_config", "load_seed002", "model_options", "option", "parse_override",
+    "HealthConfig", "LossConfig", "ModelConfig", "NoiseOptions", "OptimConfig", "TrainConfig", "apply_overrides",
+    "check_field", "check_seed", "get_key", "load_config", "load_seed002", "model_options", "option", "parse_override",
     "preset_dict", "preset_names", "preset_summary", "set_family", "unused_settings", "validate",
 ]  # fmt: skip

@@ -42,6 +42,10 @@ def _registered(key: str) -> Callable[[], list[str]]:
     return lambda: names_for(key)
 
 
+def _conditional(cfg: Config) -> bool:
+    return bool(getattr(cfg.model, "conditional", False))
+
+
 def _paired(cfg: Config) -> bool:
     return cfg.task == "paired"
 
@@ -64,6 +68,23 @@ class ModelConfig:
 
     def check(self, cfg: Config, origin: str) -> None:
         """Checks that involve other sections (image sizes, channels); a family overrides it."""
+
+
+MAX_CLASSES = 100_000
+
+
+@dataclass
+class NoiseOptions(ModelConfig):
+    """The keys every noise-to-image family shares: class conditioning (models/conditional.py, data/labels.py)."""
+
+    # G and D take the class: G through an embedding joined to the noise, D through a projection (Miyato
+    # and Koyama 2018); the labels come from the data set (its own, a folder's subfolders or labels.csv)
+    conditional: bool = False
+    # classes of a conditional model; 0: the data's, found when training starts and written to config.json
+    num_classes: int = option(0, at_least=0, at_most=MAX_CLASSES)
+    # the share of the run over which the class fades in (0 to full strength, a half cosine); 0: full from the
+    # first step. Small data sets collapse each class onto a few images without it (Shahbazi et al. 2022)
+    condition_ramp: float = option(0.0, at_least=0, at_most=1, used=(_conditional, "conditional models"))
 
 
 @dataclass
@@ -101,6 +122,10 @@ class OptimConfig:
     eps: float = option(1e-7, positive=True)
     lr_decay: float = option(0.0, at_least=0)  # Keras `decay`: lr / (1 + lr_decay * step)
     clip_value: float = option(0.0, at_least=0)  # clip each gradient element to [-v, v] (Keras `clipvalue`); 0 = off
+    # the learning rate at the run's last step, reached along a half cosine from lr (R3GAN); 0 = constant
+    lr_end: float = option(0.0, at_least=0)
+    # adam's beta2 at step 0, rising along the same cosine to beta2 (R3GAN: 0.9 to 0.99); 0 = constant
+    beta2_start: float = option(0.0, at_least=0, below=1)
 
 
 @dataclass
@@ -117,6 +142,11 @@ class LossConfig:
     )  # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
     r2: float = option(0.0, at_least=0)  # gamma of the R2 penalty, the same on fakes
     reg_every: int = option(1, positive=True, at_most=10_000)  # R1/R2 every this many steps, as a lazy phase
+    # a conditional G's mode-seeking term (Mao et al. 2019): weight / (image distance / noise distance) of two
+    # fakes of one class; without it a class collapses onto one image on small data
+    mode_seeking: float = option(1.0, at_least=0, at_most=1000, used=(_conditional, "conditional models"))
+    # R1 and R2's gamma at the run's last step, as a fraction of r1 and r2, along a half cosine (R3GAN: 0.1)
+    penalty_end: float = option(1.0, at_least=0, at_most=1000)
     label_smoothing: float = option(0.0, at_least=0, below=1)  # one-sided: reals' target 1 - s (bce, lsgan)
     instance_noise: float = option(
         0.0, at_least=0
@@ -311,4 +341,10 @@ def validate(cfg: Config, origin: str) -> None:
             f"data.in_channels={cfg.data.in_channels} and data.channels={cfg.data.channels} in {origin}: --degrade "
             "makes each input from its clean image, so both must be equal; set both to 1 (gray) or both to 3 (RGB)"
         )
+    for name in ("g_optim", "d_optim"):
+        o = getattr(cfg.train, name)
+        if o.lr_end and o.lr_decay:
+            raise UserError(
+                f"train.{name}.lr_end and train.{name}.lr_decay in {origin} both change the learning rate: keep one"
+            )
     cfg.model.check(cfg, origin)

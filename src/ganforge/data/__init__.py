@@ -14,6 +14,7 @@ from .degrade import degrade, describe, parse_degradations
 from .facades import download_facades
 from .folder import ImageFolder
 from .images import as_channels
+from .labels import Labelled, labelled
 from .mnist import IDXImageDataset, load_mnist
 from .paired import MissingSplit, PairedFolder
 from .shapes import LARGEST, ShapesPairs
@@ -54,6 +55,21 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
         known = ", ".join([*UNCONDITIONAL, "shapes"])
         raise UserError(f"unknown data set {name!r}: not a folder and not one of {known}")
     return ImageFolder(path, d.image_size, d.channels, d.bad_images, d.max_pixels)
+
+
+def labelled_for(cfg: Config, dataset: ImageDataset) -> Labelled:
+    """`dataset` with its class labels (data/labels.py) for a conditional run; `model.num_classes` 0 becomes
+    the number of classes found, and a number smaller than it is an error."""
+    data = labelled(dataset, cfg.data.name)
+    found = len(data.class_names)
+    if cfg.model.num_classes == 0:
+        cfg.model.num_classes = found
+    elif cfg.model.num_classes < found:
+        raise UserError(
+            f"model.num_classes={cfg.model.num_classes}, but {cfg.data.name} has {found} classes: set "
+            f"model.num_classes={found} or 0 (the data's)"
+        )
+    return data
 
 
 def build_pairs(cfg: Config, split: str) -> ImageDataset:

@@ -5,9 +5,10 @@ The exported network follows the family's inference contract (models/family.py):
 the contract's one-input-at-a-time run does, whatever the batch size. One deviation: pix2pix keeps dropout
 on at test time, and an exported file runs it off (an ONNX runtime would draw masks of its own).
 
-Inputs: noise (N, latent_dim) for noise-to-image families; images (N, C, H, W) in [-1, 1] for
-image-to-image ones. The batch is dynamic by default; a fully convolutional U-Net (padded, seed 002) also
-takes any height and width its depth allows.
+Inputs: noise (N, latent_dim) for noise-to-image families, and for a conditional one a second input,
+"label" (N,) int64 class numbers; images (N, C, H, W) in [-1, 1] for image-to-image ones. The batch is
+dynamic by default; a fully convolutional U-Net (padded, seed 002) also takes any height and width its
+depth allows.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class ExportedGenerator(nn.Module):
         if batch_statistics:
             _replace_batchnorm(self.g)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.g(x).float().clamp(-1, 1)
+    def forward(self, x: torch.Tensor, *label: torch.Tensor) -> torch.Tensor:
+        return self.g(x, *label).float().clamp(-1, 1)
 
 
 def _replace_batchnorm(module: nn.Module) -> None:
@@ -79,8 +80,10 @@ def export_generator(
     model = ExportedGenerator(g.net, g.contract.batch_statistics)
     cfg = g.config
     # traced on one input whatever the batch (memory does not grow with it); a fixed batch is set after
+    labels: tuple[torch.Tensor, ...] = ()
     if cfg.task == "unconditional":
         example = torch.randn(1, cfg.model.latent_dim)
+        labels = (torch.zeros(1, dtype=torch.long),) if g.classes else ()
     else:
         s = cfg.data.image_size
         example = torch.rand(1, cfg.data.in_channels, s, s) * 2 - 1
@@ -88,16 +91,18 @@ def export_generator(
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporters' notes on deprecations and tracing
         if fmt == "torchscript":  # a traced module takes any batch
-            traced = torch.jit.trace(model, example)
+            traced = torch.jit.trace(model, (example, *labels))
             atomic_write(out, lambda f: torch.jit.save(traced, f))
         else:
             axes = {0: "batch"}
             if cfg.task == "paired" and getattr(cfg.model, "padding", False):
                 axes |= {2: "height", 3: "width"}
             buffer = io.BytesIO()
+            names = ["input", "label"][: 1 + len(labels)]
             torch.onnx.export(
-                model, (example,), buffer, input_names=["input"], output_names=["output"],
-                dynamic_axes={"input": axes, "output": axes}, dynamo=False,
+                model, (example, *labels), buffer, input_names=names, output_names=["output"],
+                dynamic_axes={"input": axes, "output": axes} | ({"label": {0: "batch"}} if labels else {}),
+                dynamo=False,
             )  # fmt: skip
             atomic_write(out, _fixed_batch(buffer.getvalue(), int(batch)) if batch != "dynamic" else buffer.getvalue())
     shape = (1 if batch == "dynamic" else int(batch), *example.shape[1:])

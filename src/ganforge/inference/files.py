@@ -33,22 +33,30 @@ def write_samples(
     seed: int = 0,
     device: str = "auto",
     checkpoint: str | None = None,
+    labels: list[str] | None = None,
+    truncation: float = 1.0,
 ) -> Path | None:
-    """`n` PNGs sample_00000.png ... in `out` (and all of them in one `grid` image); returns the grid."""
+    """`n` PNGs sample_00000.png ... in `out` (and all of them in one `grid` image); returns the grid.
+    `labels` (a conditional run): n images of each class named (a number, a name, or "all"), written as
+    class03_00000.png ..., one grid row per class."""
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     check_seed(seed, "--seed")
     run_dir, cfg = open_run(run)
     check_folder(out, "--out", run_dir)
+    g = load(run_dir, device=device, checkpoint=checkpoint)
+    classes = _requested_classes(g, labels)
+    total = n * len(classes)
     if grid is not None:
         check_image_file(grid, "--grid")
         check_outside_run(grid, run_dir, "--grid")
-        if n > MAX_GRID:
-            raise UserError(f"--grid shows {MAX_GRID} images at most; give --n {MAX_GRID} or fewer, or drop --grid")
-        if grid.absolute().parent.resolve() == out.absolute().resolve() and grid.name.startswith("sample_"):
+        if total > MAX_GRID:
+            most = MAX_GRID // len(classes)
+            raise UserError(f"--grid shows {MAX_GRID} images at most; give --n {most} or fewer, or drop --grid")
+        if grid.absolute().parent.resolve() == out.absolute().resolve() and grid.name.startswith(("sample_", "class")):
             raise UserError(f"--grid {grid} would take a sample's name in --out; name the grid otherwise")
         check_outputs([(grid, Path("the grid"))], run_files(run_dir), "--grid")
-    need = n * (cfg.data.channels * cfg.data.image_size**2 + PNG_OVERHEAD)
+    need = total * (cfg.data.channels * cfg.data.image_size**2 + PNG_OVERHEAD)
     existing = next(p for p in [out, *out.absolute().parents] if p.exists())
     free = shutil.disk_usage(existing).free
     if need > free:
@@ -56,19 +64,51 @@ def write_samples(
             f"--n {n} needs about {need / 2**20:,.0f} MB in {out} and {free / 2**20:,.0f} MB are free; give a "
             "smaller --n or free some space"
         )
-    g = load(run_dir, device=device, checkpoint=checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    width = max(5, len(str(n - 1)))
-    shown, i = [], 0
-    for batch in g.batches(n, seed=seed):
-        for image in g.to_pil(batch):
-            image.save(out / f"sample_{i:0{width}d}.png")
-            i += 1
-        if grid is not None:
-            shown.append(batch)
+    width, digits = max(5, len(str(n - 1))), len(str(max(len(g.classes) - 1, 0)))
+    shown = []
+    for k in classes:
+        prefix = "sample" if k is None else f"class{k:0{digits}d}"
+        i = 0
+        for batch in g.batches(n, seed=seed, label=k, truncation=truncation):
+            for image in g.to_pil(batch):
+                image.save(out / f"{prefix}_{i:0{width}d}.png")
+                i += 1
+            if grid is not None:
+                shown.append(batch)
     if grid is None:
         return None
-    return save_grid(torch.cat(shown), grid, max(1, round(n**0.5)))
+    return save_grid(torch.cat(shown), grid, n if labels else max(1, round(n**0.5)))
+
+
+def _requested_classes(g: Generator, labels: list[str] | None) -> list[int | None]:
+    """The classes to sample, each a class number: those named, every class for "all", [None] for none."""
+    if not labels:
+        return [None]
+    if not g.classes:
+        raise UserError("this run's generator is not conditional: it takes no --label (train with model.conditional)")
+    if "all" in labels:
+        return list(range(len(g.classes)))
+    return [g.class_id(label) for label in labels]
+
+
+def write_walk(
+    run: str | Path, frames: int, out: Path, seed: int = 0, label: str | None = None, truncation: float = 1.0,
+    device: str = "auto", checkpoint: str | None = None,
+) -> Path:  # fmt: skip
+    """A latent walk of `frames` images (Generator.walk): an animated GIF, or one strip for another image
+    file name."""
+    check_image_file(out, "--out")
+    run_dir, _ = open_run(run)
+    check_outside_run(out, run_dir, "--out")
+    g = load(run_dir, device=device, checkpoint=checkpoint)
+    images = g.walk(frames, seed=seed, label=label, truncation=truncation)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() != ".gif":
+        return save_grid(images, out, len(images))
+    first, *rest = g.to_pil(images)
+    first.save(out, save_all=True, append_images=rest, duration=120, loop=0)
+    return out
 
 
 FIT_MODES = ("resize", "pad")

@@ -22,9 +22,10 @@ from ..config.flags import FLAG_OF
 from ..config.overrides import apply_overrides
 from ..config.vocab import LOWER_IS_BETTER, PAIRED_METRICS, UNCONDITIONAL_METRICS
 from ..data import build_dataset, build_pairs, held_out_pairs
+from ..data.labels import labelled
 from ..errors import UserError
 from .classes import ClassifierView
-from .distribution import compare
+from .distribution import compare, fid
 from .features import build_extractor, extract
 from .pairs import evaluate_pairs
 
@@ -96,6 +97,8 @@ class Evaluator:
     def _train_set(self):
         if self._train is None:
             self._train = build_pairs(self.cfg, "train") if self.cfg.task == "paired" else build_dataset(self.cfg)
+            if getattr(self.cfg.model, "conditional", False) and self._train.labels is None:  # a folder's classes
+                self._train.labels = labelled(self._train, self.cfg.data.name).labels
         return self._train
 
     def _real_images(self, limit: int) -> torch.Tensor:
@@ -163,10 +166,37 @@ class Evaluator:
             feats.append(extract(self.extractor, fakes))
             if view is not None:
                 probs.append(view.proba(fakes))
-        result = compare(self._real_feats, torch.cat(feats))
+        fake_feats = torch.cat(feats)
+        result = compare(self._real_feats, fake_feats)
         result |= {"extractor": self.features, "images": n, "real_images": len(self._real_feats)}
         if view is not None:
             result["classes"] = view.summary(np.concatenate(probs))
+        classes = len(getattr(g, "classes", None) or [])
+        if classes:  # g.batches asked for every class in turn: image i is of class i % classes
+            asked = torch.arange(n) % classes
+            result["conditional"] = self._per_class(asked, fake_feats, np.concatenate(probs) if probs else None)
+        return result
+
+    def _per_class(self, asked: torch.Tensor, fake_feats: torch.Tensor, probs: np.ndarray | None) -> dict:
+        """A conditional generator's scores by class: the share of its images that the classifier reads as
+        the class they were asked for, and the intra-class FID (each class's images against its reals)."""
+        labels = self._train_set().labels
+        picked = torch.tensor(_subset(len(self._train_set()), self.images, self.seed))
+        real_labels = labels[picked] if labels is not None else None
+        result: dict = {}
+        if probs is not None:
+            read = torch.from_numpy(probs.argmax(1))
+            per_class = [float((read[asked == k] == k).float().mean()) for k in range(int(asked.max()) + 1)]
+            result["label_accuracy"] = round(sum(per_class) / len(per_class), 4)
+            result["label_accuracy_per_class"] = [round(a, 4) for a in per_class]
+        if real_labels is not None:
+            scores = [
+                fid(self._real_feats[real_labels == k], fake_feats[asked == k])
+                for k in range(int(asked.max()) + 1)
+                if int((real_labels == k).sum()) >= 2 and int((asked == k).sum()) >= 2
+            ]
+            result["intra_fid"] = round(sum(scores) / len(scores), 4) if scores else None
+            result["intra_fid_per_class"] = [round(s, 4) for s in scores]
         return result
 
     def _classifier(self):

@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..errors import UserError
 from . import dcgan, pix2pix, r3gan, unet  # noqa: F401  (each registers its families)
+from .conditional import ConditionalGenerator, ProjectionDiscriminator
 from .contract import InferenceContract
 from .family import FAMILIES, Family, register_family
 from .layers import count_parameters, init_weights
@@ -53,10 +55,21 @@ def noise(
 def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
     """The generator and discriminator of `cfg.model.family`, initialised with its `model.init` scheme;
     with `model.spectral_norm`, every convolution and linear layer of D is spectrally normalised."""
-    g, d = family_of(cfg).build(cfg)
+    conditional = getattr(cfg.model, "conditional", False)
+    if conditional and cfg.model.num_classes < 1:
+        raise UserError(
+            "model.num_classes is 0: a conditional model takes its number of classes from the data when it trains; "
+            "set model.num_classes=N to build it without training (ganforge info)"
+        )
+    # a conditional G's network takes the noise and the class embedding, side by side
+    wide = replace(cfg, model=replace(cfg.model, latent_dim=2 * cfg.model.latent_dim)) if conditional else cfg
+    g, d = family_of(wide).build(wide)
     scheme = getattr(cfg.model, "init", "torch")
     init_weights(g, scheme)
     init_weights(d, scheme)
+    if conditional:
+        g = ConditionalGenerator(g, cfg.model.num_classes, cfg.model.latent_dim)
+        d = ProjectionDiscriminator(d, cfg.model.num_classes)
     if cfg.model.spectral_norm:
         for m in list(d.modules()):
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

@@ -53,8 +53,12 @@ class InferenceContract:
                 m.track_running_stats = track
 
     @torch.no_grad()
-    def run(self, net: nn.Module, inputs: torch.Tensor, batch_size: int = 64, seed: int = 0) -> torch.Tensor:
-        """Outputs in [-1, 1] (float32, on the network's device) for a batch of noise vectors or images.
+    def run(
+        self, net: nn.Module, inputs: torch.Tensor, batch_size: int = 64, seed: int = 0,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """Outputs in [-1, 1] (float32, on the network's device) for a batch of noise vectors or images
+        (and, for a conditional generator, the class of each: none asks for every class in turn).
 
         The caller's random streams are left as they were, so sampling inside training changes nothing.
         """
@@ -65,10 +69,13 @@ class InferenceContract:
         )
         outputs = []
         with self.modes(net), torch.random.fork_rng(devices=forked):
-            for part in inputs.split(1 if one_by_one else batch_size):
+            size = 1 if one_by_one else batch_size
+            classes = labels.split(size) if labels is not None else [None] * len(inputs.split(size))
+            for part, part_labels in zip(inputs.split(size), classes, strict=True):
                 if self.dropout:
                     _seed(device, seed * 1_000_003)
-                outputs.append(net(part.to(device)).float().clamp(-1, 1))
+                args = (part.to(device),) if part_labels is None else (part.to(device), part_labels.to(device))
+                outputs.append(net(*args).float().clamp(-1, 1))
         return torch.cat(outputs) if outputs else torch.empty(0, device=device)
 
 

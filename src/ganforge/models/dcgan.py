@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import Config, ModelConfig, option
+from ..config import Config, NoiseOptions, option
 from .family import Family, register_family
 from .layers import INIT_SCHEMES, require_image_size
 from .minibatch import discriminator_head
@@ -235,8 +235,8 @@ MAX_WIDTH = 1024
 
 
 @dataclass
-class NoiseToImageOptions(ModelConfig):
-    """The options every unconditional family shares: seed 004's cures for mode collapse in D."""
+class NoiseToImageOptions(NoiseOptions):
+    """The options the DCGAN families share: seed 004's cures for mode collapse in D."""
 
     latent_dim: int = option(100, positive=True, at_most=MAX_LATENT)
     minibatch_std: bool = False  # a minibatch standard deviation feature before D's last layer

@@ -73,4 +73,12 @@ def _format_unconditional(r: dict) -> str:
             f"{c['mean_confidence']:.3f} (the classifier reads real images {c['classifier_accuracy_on_reals']:.0%} "
             f"right); histogram {c['histogram']}"
         )
+    k = r.get("conditional")
+    if k and k.get("label_accuracy") is not None:
+        lines.append(
+            f"asked for each class in turn: read as the class asked for {k['label_accuracy']:.1%} of the time; by "
+            f"class {[round(a, 2) for a in k['label_accuracy_per_class']]}"
+        )
+    if k and k.get("intra_fid") is not None:
+        lines.append(f"intra-class FID (each class against its reals, mean): {k['intra_fid']:.3f}")
     return "\n".join(lines)

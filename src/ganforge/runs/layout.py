@@ -2,6 +2,7 @@
 
 RUN_DIR/
   config.json      the resolved config (again a valid config file)
+  classes.json     a conditional run's class names, by class number
   command.txt      the command lines that made and resumed the run
   log.txt          what the run chose and noted, line by line
   metrics.jsonl    one line of numbers per log window (and per evaluation)
@@ -24,7 +25,7 @@ from pathlib import Path
 
 CONFIG, COMMAND, LOG = "config.json", "command.txt", "log.txt"
 METRICS, EVENTS, LOSS_PLOT, LOCK = "metrics.jsonl", "events.jsonl", "losses.png", "train.lock"
-REPORT = "report.html"
+REPORT, CLASSES = "report.html", "classes.json"
 CHECKPOINTS, SAMPLES, FEATURES = "checkpoints", "samples", "features"
 TENSORBOARD, ROLLED_BACK = "tensorboard", "rolled_back"
 LATEST, BEST = "latest.pt", "best.pt"
@@ -46,6 +47,10 @@ class RunLayout:
     @property
     def config(self) -> Path:
         return self.dir / CONFIG
+
+    @property
+    def classes(self) -> Path:
+        return self.dir / CLASSES
 
     @property
     def command(self) -> Path:

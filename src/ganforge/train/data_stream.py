@@ -101,12 +101,18 @@ class BatchStream:
             index = torch.tensor(next(self._order), dtype=torch.long)
             if self.runtime.device.type == "cuda":
                 index = index.pin_memory().to(self.runtime.device, non_blocking=True)
-            picked = tuple(self.runtime.images(t[index]) for t in self.resident)
+            picked = tuple(self._on_device(t[index]) for t in self.resident)
             return picked if len(picked) > 1 else picked[0]
         batch = next(self._it)
         if isinstance(batch, (list, tuple)):
-            return tuple(self.runtime.images(t) for t in batch)
+            return tuple(self._on_device(t) for t in batch)
         return self.runtime.images(batch)
+
+    def _on_device(self, t: torch.Tensor) -> torch.Tensor:
+        """Images in the run's layout and precision; class labels (integers) as they are."""
+        if t.is_floating_point():
+            return self.runtime.images(t)
+        return t.to(self.runtime.device, non_blocking=True)
 
 
 def _resident(dataset: ImageDataset, runtime: Runtime) -> tuple[torch.Tensor, ...] | None:
@@ -118,4 +124,5 @@ def _resident(dataset: ImageDataset, runtime: Runtime) -> tuple[torch.Tensor, ..
     items = [dataset[i] for i in range(len(dataset))]  # type: ignore[arg-type]
     if not isinstance(first, (tuple, list)):
         return (runtime.images(torch.stack(items).float()),)
-    return tuple(runtime.images(torch.stack([item[k] for item in items]).float()) for k in range(len(parts)))
+    stacked = [torch.stack([item[k] for item in items]) for k in range(len(parts))]
+    return tuple(runtime.images(t.float()) if t.is_floating_point() else t.to(runtime.device) for t in stacked)

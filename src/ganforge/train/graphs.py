@@ -23,6 +23,7 @@ import torch
 from ..config import Config
 from .objective import phases_of
 from .runtime import Runtime
+from .schedules import scheduled
 
 WARMUP_STEPS = 3  # eager steps before the capture: cuDNN's algorithm search and the optimisers' state
 
@@ -36,6 +37,7 @@ def unsupported(cfg: Config, r: Runtime) -> str | None:
         "torch.compile": r.compile,
         "fp16's loss scaler": r.precision == "fp16",
         "a learning-rate decay": cfg.train.g_optim.lr_decay or cfg.train.d_optim.lr_decay,
+        "schedules (lr_end, beta2_start, penalty_end, condition_ramp)": scheduled(cfg),
         "EMA weights": cfg.train.ema > 0,
         "experience replay": cfg.train.replay_size > 0,
         "DiffAugment": bool(cfg.data.diffaugment),

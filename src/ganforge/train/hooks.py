@@ -1,7 +1,8 @@
 """Hooks: pieces of training that act at fixed points of the loop, built by name from the run.
 
 A builder in `HOOKS` receives the trainer (its config, networks and optimisers) and returns a hook, or
-None when the config leaves it off. The loop calls `after_phase` after each phase's optimiser step,
+None when the config leaves it off. The loop calls `before_step` before each step, `after_phase` after each
+phase's optimiser step,
 `after_step` after each step, `after_log` after each metrics line and `after_samples` with each sample
 grid; a hook stops a run with `trainer.request_stop(Stop(...))`. A hook with
 `state_dict()`/`load_state_dict()` is saved and resumed with the
@@ -27,7 +28,8 @@ from ..registry import HOOKS
 from ..runs.layout import RunLayout
 from .distributed import World
 from .monitor import Monitor
-from .objective import Phase
+from .objective import GANObjective, Phase
+from .optim import NetOptimizer
 from .state import Progress
 
 
@@ -52,6 +54,8 @@ class TrainerView(Protocol):
     layout: RunLayout
     monitor: Monitor
     networks: dict[str, nn.Module]
+    objective: GANObjective
+    optimizers: dict[str, NetOptimizer]
     progress: Progress
     run_dir: Path
     total_steps: int
@@ -63,6 +67,9 @@ class TrainerView(Protocol):
 
 
 class Hook:
+    def before_step(self, step: int) -> None:
+        """Before the step that starts at `step` (counted from 0): values that ramp are set here."""
+
     def after_phase(self, phase: Phase) -> None:
         """After `phase`'s optimiser step (several times a step for repeated phases)."""
 

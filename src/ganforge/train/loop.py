@@ -7,6 +7,7 @@ what a checkpoint holds, the state components say (state.py).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,16 @@ from typing import Any
 import torch
 
 from ..config import Config, unused_settings
-from ..data import build_dataset
+from ..data import build_dataset, labelled_for
+from ..data.labels import Labelled
 from ..errors import TrainingStopped, UserError
+from ..files import atomic_write
 from ..models import build_models, family_of, inference_contract
 from ..report.grid import save_grid
 from ..runs.checkpoint import resume_point, save_checkpoint
 from ..runs.layout import LATEST, RunLayout, step_name
 from ..runs.run import Run, save_config
-from . import ema, evaluation, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
+from . import ema, evaluation, schedules, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
 from .data_stream import BatchStream
 from .graphs import GraphedStep, unsupported
 from .hooks import Stop, build_hooks
@@ -59,7 +62,9 @@ class Trainer:
         self.world = self.runtime.world
         seed_everything(cfg.train.seed + self.world.rank, self.device)  # each process its own noise
         family = family_of(cfg)
-        self.dataset = build_dataset(cfg, "train")
+        self.dataset = build_dataset(cfg, "train")  # images (or pairs), as hooks and evaluation read them
+        # what the steps read: a conditional run's batches are (images, labels)
+        self.train_data = labelled_for(cfg, self.dataset) if getattr(cfg.model, "conditional", False) else self.dataset
         self.task = build_task(cfg, self.dataset)
         self.g, self.d = (self.runtime.prepare(m) for m in build_models(cfg))
         self.nets = {"g": self.g, "d": self.d}
@@ -120,7 +125,7 @@ class Trainer:
 
         t = cfg.train
         self.stream = BatchStream(
-            self.dataset, self.runtime.share(t.batch_size), t.seed, self.runtime, self.progress.batches,
+            self.train_data, self.runtime.share(t.batch_size), t.seed, self.runtime, self.progress.batches,
             cfg.data.num_workers, self.world.rank, self.world.size,
         )  # fmt: skip
         self.batches_per_epoch = self.stream.batches_per_epoch
@@ -139,8 +144,10 @@ class Trainer:
         self._first_batch = next(self.stream)
         if not resume and self.world.is_main:
             save_config(cfg, self.run_dir)
+            if isinstance(self.train_data, Labelled):
+                atomic_write(self.layout.classes, json.dumps(self.train_data.class_names) + "\n")
         runtime = self.runtime.describe() + (", CUDA graphs" if self.graphed else "")
-        self.intro = f"{family.name} ({family.task}) on {self.dataset.describe()}; {runtime}"
+        self.intro = f"{family.name} ({family.task}) on {self.train_data.describe()}; {runtime}"
 
     def next_batch(self) -> Any:
         """The next batch from the data, on the device."""
@@ -231,6 +238,8 @@ class Trainer:
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not self._interrupted(interrupted) and not self.stop:
+                    for hook in self.hooks.values():
+                        hook.before_step(self.progress.step)
                     try:
                         metrics = self.train_step()
                     except StepAbandoned:

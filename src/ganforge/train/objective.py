@@ -39,6 +39,15 @@ class Phase:
     frozen: tuple[str, ...] = ()
 
 
+def mode_seeking_ratio(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """How far apart G puts two images of one class, for how far apart their noise is: the mean absolute
+    difference of images i and i + n/2 over that of their noise vectors (MSGAN, Mao et al. CVPR 2019). G
+    adds weight / ratio to its loss, so that a class's images cannot all be one."""
+    half = len(z) // 2
+    images = (fake[:half].float() - fake[half : 2 * half].float()).abs().mean()
+    return images / (z[:half] - z[half : 2 * half]).abs().mean()
+
+
 def phases_of(cfg: Config) -> list[Phase]:
     """The phases of a step: D (repeated as the loss or `train.d_steps` asks), each lazy penalty's D phase
     at its interval, then G with D frozen."""
@@ -62,8 +71,12 @@ class GANObjective:
         penalties = build_penalties(cfg)
         self.penalties = [p for p in penalties if p.interval == 1]
         self.lazy = {f"D_{p.name}": p for p in penalties if p.interval > 1}
+        self.penalty_scale = 1.0  # the ramp of R1/R2's gamma (schedules.py); 1 without one
         self.phases = phases_of(cfg)
         self._fake_for_g: torch.Tensor | None = None
+        self._noise_for_g: torch.Tensor | None = None
+        # a conditional G's mode-seeking weight (Mao et al. 2019): its fakes come in pairs of one class
+        self.mode_seeking = cfg.loss.mode_seeking if getattr(cfg.model, "conditional", False) else 0.0
 
     def use(self, g: nn.Module, d: nn.Module) -> None:
         """The modules the next phase calls (the runtime's: wrapped for several processes, or plain)."""
@@ -104,7 +117,7 @@ class GANObjective:
 
     def discriminate(self, cond: Any, images: torch.Tensor) -> torch.Tensor:
         """D's outputs for images (with their condition), through DiffAugment and instance noise."""
-        return self.task.discriminate(lambda x: self.d(self.d_inputs(x)), cond, images)
+        return self.task.discriminate(lambda x, *labels: self.d(self.d_inputs(x), *labels), cond, images)
 
     def __call__(self, phase: Phase, inputs: tuple[Any, torch.Tensor]) -> tuple[torch.Tensor, Metrics]:
         """The loss to minimise in `phase` and the metrics to log (detached)."""
@@ -124,6 +137,7 @@ class GANObjective:
         too (one forward of G a step, as the reference loops do)."""
         fake = self._fakes(cond, real)
         self._fake_for_g = fake if fake.requires_grad else None
+        self._noise_for_g = getattr(self.task, "last_noise", None)
         fake = fake.detach()
         shown_cond, shown_fake = self.replay(cond, fake) if self.replay is not None else (cond, fake)
         real_out = self.discriminate(cond, real)
@@ -133,25 +147,32 @@ class GANObjective:
         for p in self.penalties:
             value = p.fn(partial(self.discriminate, cond), real, fake)
             metrics[f"d_{p.name}"] = value
-            loss = loss + p.weight * value
+            loss = loss + p.weight * self.penalty_scale * value
         return loss, metrics | self._outputs(real_out, fake_out)
 
     def generator_loss(self, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         fake, self._fake_for_g = self._fake_for_g, None
+        z = self._noise_for_g
         if fake is None or fake.shape[0] != real.shape[0]:
             fake = self._fakes(cond, real)
+            z = getattr(self.task, "last_noise", None)
         real_out = self.discriminate(cond, real) if self.loss.g_needs_real else None
         g_gan = self.loss.g_loss(self.discriminate(cond, fake), real_out)
         recon = self.task.reconstruction_losses(fake, real)
         total = g_gan if self.cfg.loss.gan_weight == 1 else self.cfg.loss.gan_weight * g_gan
         for k, v in recon.items():
             total = total + self.task.weights[k] * v
-        return total, {"g_loss": total, "g_gan": g_gan} | {f"g_{k}": v for k, v in recon.items()}
+        metrics = {"g_gan": g_gan} | {f"g_{k}": v for k, v in recon.items()}
+        if self.mode_seeking and z is not None and len(z) >= 2:
+            ratio = mode_seeking_ratio(fake, z)
+            total = total + self.mode_seeking / (ratio + 1e-5)
+            metrics["g_mode_seeking"] = ratio
+        return total, {"g_loss": total} | metrics
 
     def lazy_penalty(self, p: Penalty, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         fake = self._fakes(cond, real).detach() if p.uses_fakes else None
         value = p.fn(partial(self.discriminate, cond), real, fake)
-        return p.weight * p.interval * value, {f"d_{p.name}": value}
+        return p.weight * self.penalty_scale * p.interval * value, {f"d_{p.name}": value}
 
     def _outputs(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> Metrics:
         """D's mean output on reals and fakes: probabilities D(x), D(G(z)) for a logistic loss, raw scores

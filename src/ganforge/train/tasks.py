@@ -62,10 +62,16 @@ class Task:
 
 
 class UnconditionalTask(Task):
-    """Seeds 001, 003, 004: G maps Gaussian noise to images; D judges an image alone."""
+    """Seeds 001, 003, 004: G maps Gaussian noise to images; D judges an image alone. With
+    `model.conditional` a batch is (images, labels): D judges each image with its class, the fakes of a
+    step are asked for the classes of its reals, and the sample grid has a row per class."""
 
-    def split(self, batch: torch.Tensor) -> tuple[None, torch.Tensor]:
-        return None, batch
+    def __init__(self, cfg: Config, dataset: ImageDataset | None = None):
+        super().__init__(cfg, dataset)
+        self.classes = cfg.model.num_classes if getattr(cfg.model, "conditional", False) else 0
+
+    def split(self, batch: Any) -> tuple[torch.Tensor | None, torch.Tensor]:
+        return (batch[1], batch[0]) if self.classes else (None, batch)
 
     @staticmethod
     def noise(
@@ -73,24 +79,47 @@ class UnconditionalTask(Task):
     ) -> torch.Tensor:
         return noise(cfg, n, generator, device)
 
-    def generate(self, g: nn.Module, cond: None, n: int, device: torch.device) -> torch.Tensor:
-        return g(self.noise(self.cfg, n, device=device))
+    def generate(self, g: nn.Module, cond: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
+        """Fakes from fresh noise (kept as `last_noise`). Conditional: the classes of the batch's first half
+        of reals, twice, so that image i and image i + n/2 share a class (the mode-seeking pairs)."""
+        z = self.last_noise = self.noise(self.cfg, n, device=device)
+        if not self.classes:
+            return g(z)
+        if cond is None or len(cond) != n:
+            cond = torch.randint(self.classes, (n,), device=device)
+        return g(z, cond[: (n + 1) // 2].repeat(2)[:n])
 
-    def discriminate(self, d: Callable[[torch.Tensor], torch.Tensor], cond: None, images: torch.Tensor) -> torch.Tensor:
-        return d(images)
+    def discriminate(
+        self, d: Callable[..., torch.Tensor], cond: torch.Tensor | None, images: torch.Tensor
+    ) -> torch.Tensor:
+        return d(images, cond) if self.classes else d(images)
 
-    def fixed_inputs(self) -> torch.Tensor:
-        """The noise of the sample grid, kept for the whole run (and in its checkpoints)."""
+    def grid_rows(self) -> int:
+        """Rows of the sample grid: `train.grid_size`, or one per class (at most 32) for a conditional run."""
+        return min(self.classes, 32) if self.classes else self.cfg.train.grid_size
+
+    def fixed_inputs(self) -> Any:
+        """The noise of the sample grid (and, conditional, its labels: row k asks for class k), kept for
+        the whole run (and in its checkpoints)."""
         gen = torch.Generator().manual_seed(self.cfg.train.seed)
-        return self.noise(self.cfg, self.cfg.train.grid_size**2, gen)
+        n = self.grid_rows() * self.cfg.train.grid_size
+        z = self.noise(self.cfg, n, gen)
+        if not self.classes:
+            return z
+        return [z, torch.arange(self.grid_rows()).repeat_interleave(self.cfg.train.grid_size)]
 
-    def sample_grid(self, g: nn.Module, contract: InferenceContract, fixed: torch.Tensor) -> tuple[torch.Tensor, int]:
+    def sample_grid(self, g: nn.Module, contract: InferenceContract, fixed: Any) -> tuple[torch.Tensor, int]:
+        if self.classes:
+            return contract.run(g, fixed[0], labels=fixed[1]), self.cfg.train.grid_size
         return contract.run(g, fixed), self.cfg.train.grid_size
 
     @staticmethod
     def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
         s = cfg.data.image_size
-        return (torch.zeros(n, cfg.model.latent_dim),) if which == "g" else (torch.zeros(n, cfg.data.channels, s, s),)
+        labels = (torch.zeros(n, dtype=torch.long),) if getattr(cfg.model, "conditional", False) else ()
+        if which == "g":
+            return (torch.zeros(n, cfg.model.latent_dim), *labels)
+        return (torch.zeros(n, cfg.data.channels, s, s), *labels)
 
 
 class PairedTask(Task):

@@ -1,0 +1,92 @@
+"""Values that ramp over a run, as R3GAN's configurations ramp them: the learning rates, Adam's beta2 and
+the gamma of R1 and R2, each along a half cosine from its value at step 0 to its value at the last step;
+and the strength of a conditional model's class, from 0 to 1 over the first `model.condition_ramp` of the
+run (models/conditional.py).
+
+`train.g_optim.lr_end` / `train.d_optim.lr_end`: the learning rate at the end (0: constant); `beta2_start`:
+Adam's beta2 at the start, rising to `beta2` (0: constant); `loss.penalty_end`: the gamma of R1 and R2 at
+the end as a fraction of `loss.r1` and `loss.r2` (1: constant). Each is a function of the step and the run's
+total steps alone, so that a resumed run takes the same values as an unbroken one. The hook sets them
+before each step; a phase that runs lazily keeps its StyleGAN2 correction (learning rate times the lazy
+ratio, beta2 to its power).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..config import Config, OptimConfig
+from ..models.conditional import ConditionalGenerator, ProjectionDiscriminator
+from .hooks import HOOKS, Hook, TrainerView
+
+
+def cosine(start: float, end: float, progress: float) -> float:
+    """From `start` at progress 0 to `end` at progress 1 along a half cosine (flat at both ends)."""
+    progress = min(max(progress, 0.0), 1.0)
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def learning_rate(o: OptimConfig, progress: float) -> float:
+    return cosine(o.lr, o.lr_end, progress) if o.lr_end > 0 else o.lr
+
+
+def beta2(o: OptimConfig, progress: float) -> float:
+    return cosine(o.beta2_start, o.beta2, progress) if o.beta2_start > 0 else o.beta2
+
+
+def penalty_scale(cfg: Config, progress: float) -> float:
+    return cosine(1.0, cfg.loss.penalty_end, progress)
+
+
+def condition_strength(cfg: Config, progress: float) -> float:
+    ramp = cfg.model.condition_ramp
+    return cosine(0.0, 1.0, progress / ramp) if ramp > 0 else 1.0
+
+
+def _conditional(cfg: Config) -> bool:
+    return bool(getattr(cfg.model, "conditional", False)) and cfg.model.condition_ramp > 0
+
+
+def scheduled(cfg: Config) -> bool:
+    """Whether any value of `cfg` ramps."""
+    optims = (cfg.train.g_optim, cfg.train.d_optim)
+    ramps = any(o.lr_end > 0 or o.beta2_start > 0 for o in optims) or cfg.loss.penalty_end != 1.0
+    return ramps or _conditional(cfg)
+
+
+class Schedules(Hook):
+    """Sets the ramped values for the step about to run (see the module doc)."""
+
+    def __init__(self, trainer: TrainerView):
+        self.trainer = trainer
+
+    def before_step(self, step: int) -> None:
+        t = self.trainer
+        progress = step / max(t.total_steps - 1, 1)
+        for name, o in (("g", t.cfg.train.g_optim), ("d", t.cfg.train.d_optim)):
+            ratio = t.objective.lazy_ratio(name)
+            for group in t.optimizers[name].optimizer.param_groups:
+                group["lr"] = learning_rate(o, progress) * ratio
+                if "betas" in group:
+                    group["betas"] = (group["betas"][0], beta2(o, progress) ** ratio)
+        t.objective.penalty_scale = penalty_scale(t.cfg, progress)
+        if _conditional(t.cfg):
+            strength = condition_strength(t.cfg, progress)
+            for net in t.networks.values():
+                for m in net.modules():
+                    if isinstance(m, (ConditionalGenerator, ProjectionDiscriminator)):
+                        m.strength.fill_(strength)
+
+    def notes(self) -> list[str]:
+        c = self.trainer.cfg
+        g, d = c.train.g_optim, c.train.d_optim
+        parts = [f"lr {o.lr:g} -> {learning_rate(o, 1):g} ({n})" for n, o in (("G", g), ("D", d)) if o.lr_end > 0]
+        parts += [f"beta2 {o.beta2_start:g} -> {o.beta2:g} ({n})" for n, o in (("G", g), ("D", d)) if o.beta2_start]
+        if c.loss.penalty_end != 1.0:
+            parts.append(f"R1/R2 gamma x1 -> x{c.loss.penalty_end:g}")
+        if _conditional(c):
+            parts.append(f"the class fades in over the first {c.model.condition_ramp:.0%} of the run")
+        return [f"schedules (cosine over {self.trainer.total_steps} steps): " + ", ".join(parts)]
+
+
+HOOKS.register("schedules", lambda trainer: Schedules(trainer) if scheduled(trainer.cfg) else None)

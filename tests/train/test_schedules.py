@@ -1,0 +1,83 @@
+"""Schedules (train/schedules.py): the learning rates, Adam's beta2 and R1/R2's gamma ramp along a half
+cosine over the run, take the values the formula gives at each step, keep the lazy phases' correction,
+and a resumed run takes the same values as an unbroken one."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.config import load_config
+from ganforge.errors import UserError
+from ganforge.registry import HOOKS
+from ganforge.train.hooks import Hook
+from ganforge.train.schedules import cosine
+
+RAMPS = ["train.g_optim.lr=0.002", "train.g_optim.lr_end=0.0005", "train.d_optim.lr=0.001",
+         "train.d_optim.beta1=0", "train.d_optim.beta2=0.99", "train.d_optim.beta2_start=0.9",
+         "loss.penalty_end=0.1"]  # fmt: skip
+SETTINGS = ["model.family=r3gan", "model.width=16", "model.blocks=1", "model.latent_dim=8", "data.image_size=16",
+            "data.channels=1", "loss.gan=rpgan", "loss.r1=0.5", "loss.r2=0.5", "loss.reg_every=2",
+            "train.batch_size=8", "train.log_every=2", "train.sample_every=100", "train.checkpoint_every=3",
+            "train.grid_size=2", "train.ema=100", *RAMPS]  # fmt: skip
+
+
+def test_the_half_cosine_starts_ends_and_halves():
+    assert cosine(4.0, 1.0, 0.0) == 4.0 and cosine(4.0, 1.0, 1.0) == 1.0
+    assert cosine(4.0, 1.0, 0.5) == pytest.approx(2.5) and cosine(4.0, 1.0, 0.25) == pytest.approx(1 + 3 * 0.8535534)
+    assert cosine(4.0, 1.0, 2.0) == 1.0  # past the end it stays there
+
+
+class Recorder(Hook):
+    """What the optimisers and the objective hold while each step runs."""
+
+    def __init__(self, trainer, seen):
+        self.trainer, self.seen = trainer, seen
+
+    def after_phase(self, phase) -> None:
+        t = self.trainer
+        g, d = t.optimizers["g"].optimizer.param_groups[0], t.optimizers["d"].optimizer.param_groups[0]
+        self.seen.setdefault(t.progress.step, (g["lr"], d["lr"], d["betas"][1], t.objective.penalty_scale))
+
+
+@pytest.fixture
+def seen():
+    values: dict[int, tuple] = {}
+    HOOKS.register("test-recorder", lambda trainer: Recorder(trainer, values))
+    yield values
+    HOOKS.unregister("test-recorder")
+
+
+def test_each_step_takes_the_values_of_the_formula(tmp_path, seen):
+    ganforge.train("dcgan", data="digits", steps=5, out=tmp_path / "r", quiet=True, overrides=SETTINGS)
+    lazy = 1 / (1 + 1 / 2 + 1 / 2)  # D's lazy ratio: two lazy phases (R1, R2), each every 2 steps
+    for step in range(5):
+        t = step / 4
+        g_lr, d_lr, d_beta2, scale = seen[step]
+        assert g_lr == pytest.approx(0.0005 + 0.0015 * 0.5 * (1 + math.cos(math.pi * t)))
+        assert d_lr == pytest.approx(0.001 * lazy)  # D's learning rate is constant, lazily corrected
+        assert d_beta2 == pytest.approx((0.99 - 0.09 * 0.5 * (1 + math.cos(math.pi * t))) ** lazy)
+        assert scale == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+    log = (tmp_path / "r" / "log.txt").read_text()
+    assert (
+        "schedules (cosine over 5 steps): lr 0.002 -> 0.0005 (G), beta2 0.9 -> 0.99 (D), R1/R2 gamma x1 -> x0.1" in log
+    )
+
+
+def test_a_run_resumed_midway_ends_with_the_same_weights(tmp_path):
+    """Rolled back to its step-3 checkpoint and trained on to step 6, a run ends where it ended unbroken."""
+    run = ganforge.train("dcgan", data="digits", steps=6, out=tmp_path / "run", quiet=True, overrides=SETTINGS)
+    a = torch.load(run.checkpoint, weights_only=True)
+    ganforge.train(resume=run.dir, checkpoint="step_3", quiet=True)
+    b = torch.load(run.checkpoint, weights_only=True)
+    assert b["step"] == 6
+    for net in ("g", "d", "g_ema"):
+        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net]), net
+
+
+def test_a_schedule_and_a_keras_decay_are_not_both_allowed():
+    with pytest.raises(UserError, match="train.g_optim.lr_end and train.g_optim.lr_decay .* keep one"):
+        load_config({"train": {"g_optim": {"lr_end": 1e-5, "lr_decay": 0.1}}})
