@@ -43,7 +43,7 @@ def _registered(key: str) -> Callable[[], list[str]]:
 
 
 def _conditional(cfg: Config) -> bool:
-    return bool(getattr(cfg.model, "conditional", False))
+    return cfg.conditional
 
 
 def _paired(cfg: Config) -> bool:
@@ -251,6 +251,11 @@ class Config:
     def task(self) -> str:
         """unconditional (noise to image) or paired (image to image): the model family's."""
         return FAMILIES.get(self.model.family).task
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model takes a class (`model.conditional`, a key of the noise-to-image families)."""
+        return bool(getattr(self.model, "conditional", False))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

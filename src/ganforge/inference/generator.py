@@ -52,7 +52,7 @@ class Generator:
     ):
         self.net, self.config, self.device, self.step = net.to(device), config, device, step
         self.contract = contract if contract is not None else inference_contract(config)
-        classes = config.model.num_classes if getattr(config.model, "conditional", False) else 0
+        classes = config.model.num_classes if config.conditional else 0
         # the names of a conditional run's classes (classes.json), else their numbers
         self.classes: list[str] = list(class_names or [str(k) for k in range(classes)])[:classes]
 

@@ -97,7 +97,7 @@ class Evaluator:
     def _train_set(self):
         if self._train is None:
             self._train = build_pairs(self.cfg, "train") if self.cfg.task == "paired" else build_dataset(self.cfg)
-            if getattr(self.cfg.model, "conditional", False) and self._train.labels is None:  # a folder's classes
+            if self.cfg.conditional and self._train.labels is None:  # a folder's classes
                 self._train.labels = labelled(self._train, self.cfg.data.name).labels
         return self._train
 

@@ -55,7 +55,7 @@ def noise(
 def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
     """The generator and discriminator of `cfg.model.family`, initialised with its `model.init` scheme;
     with `model.spectral_norm`, every convolution and linear layer of D is spectrally normalised."""
-    conditional = getattr(cfg.model, "conditional", False)
+    conditional = cfg.conditional
     if conditional and cfg.model.num_classes < 1:
         raise UserError(
             "model.num_classes is 0: a conditional model takes its number of classes from the data when it trains; "

@@ -64,7 +64,7 @@ class Trainer:
         family = family_of(cfg)
         self.dataset = build_dataset(cfg, "train")  # images (or pairs), as hooks and evaluation read them
         # what the steps read: a conditional run's batches are (images, labels)
-        self.train_data = labelled_for(cfg, self.dataset) if getattr(cfg.model, "conditional", False) else self.dataset
+        self.train_data = labelled_for(cfg, self.dataset) if cfg.conditional else self.dataset
         self.task = build_task(cfg, self.dataset)
         self.g, self.d = (self.runtime.prepare(m) for m in build_models(cfg))
         self.nets = {"g": self.g, "d": self.d}

@@ -76,7 +76,7 @@ class GANObjective:
         self._fake_for_g: torch.Tensor | None = None
         self._noise_for_g: torch.Tensor | None = None
         # a conditional G's mode-seeking weight (Mao et al. 2019): its fakes come in pairs of one class
-        self.mode_seeking = cfg.loss.mode_seeking if getattr(cfg.model, "conditional", False) else 0.0
+        self.mode_seeking = cfg.loss.mode_seeking if cfg.conditional else 0.0
 
     def use(self, g: nn.Module, d: nn.Module) -> None:
         """The modules the next phase calls (the runtime's: wrapped for several processes, or plain)."""
@@ -137,7 +137,7 @@ class GANObjective:
         too (one forward of G a step, as the reference loops do)."""
         fake = self._fakes(cond, real)
         self._fake_for_g = fake if fake.requires_grad else None
-        self._noise_for_g = getattr(self.task, "last_noise", None)
+        self._noise_for_g = self.task.last_noise
         fake = fake.detach()
         shown_cond, shown_fake = self.replay(cond, fake) if self.replay is not None else (cond, fake)
         real_out = self.discriminate(cond, real)
@@ -155,7 +155,7 @@ class GANObjective:
         z = self._noise_for_g
         if fake is None or fake.shape[0] != real.shape[0]:
             fake = self._fakes(cond, real)
-            z = getattr(self.task, "last_noise", None)
+            z = self.task.last_noise
         real_out = self.discriminate(cond, real) if self.loss.g_needs_real else None
         g_gan = self.loss.g_loss(self.discriminate(cond, fake), real_out)
         recon = self.task.reconstruction_losses(fake, real)

@@ -44,7 +44,7 @@ def condition_strength(cfg: Config, progress: float) -> float:
 
 
 def _conditional(cfg: Config) -> bool:
-    return bool(getattr(cfg.model, "conditional", False)) and cfg.model.condition_ramp > 0
+    return cfg.conditional and cfg.model.condition_ramp > 0
 
 
 def scheduled(cfg: Config) -> bool:
@@ -59,6 +59,15 @@ class Schedules(Hook):
 
     def __init__(self, trainer: TrainerView):
         self.trainer = trainer
+        self._conditioned: list[ConditionalGenerator | ProjectionDiscriminator] | None = None
+
+    def _class_modules(self) -> list[ConditionalGenerator | ProjectionDiscriminator]:
+        """The modules whose class strength ramps, found once (the trainer's networks exist by the first step)."""
+        if self._conditioned is None:
+            kinds = (ConditionalGenerator, ProjectionDiscriminator)
+            nets = self.trainer.networks.values()
+            self._conditioned = [m for net in nets for m in net.modules() if isinstance(m, kinds)]
+        return self._conditioned
 
     def before_step(self, step: int) -> None:
         t = self.trainer
@@ -72,10 +81,8 @@ class Schedules(Hook):
         t.objective.penalty_scale = penalty_scale(t.cfg, progress)
         if _conditional(t.cfg):
             strength = condition_strength(t.cfg, progress)
-            for net in t.networks.values():
-                for m in net.modules():
-                    if isinstance(m, (ConditionalGenerator, ProjectionDiscriminator)):
-                        m.strength.fill_(strength)
+            for m in self._class_modules():
+                m.strength.fill_(strength)
 
     def notes(self) -> list[str]:
         c = self.trainer.cfg

@@ -33,6 +33,7 @@ class Task:
     def __init__(self, cfg: Config, dataset: ImageDataset | None = None):
         self.cfg = cfg
         self.weights: dict[str, float] = {}
+        self.last_noise: torch.Tensor | None = None  # the noise of the last fakes, where they come from noise
 
     def split(self, batch: Any) -> tuple[Any, torch.Tensor]:
         """(condition, real images) of a batch from the data."""
@@ -68,7 +69,7 @@ class UnconditionalTask(Task):
 
     def __init__(self, cfg: Config, dataset: ImageDataset | None = None):
         super().__init__(cfg, dataset)
-        self.classes = cfg.model.num_classes if getattr(cfg.model, "conditional", False) else 0
+        self.classes = cfg.model.num_classes if cfg.conditional else 0
 
     def split(self, batch: Any) -> tuple[torch.Tensor | None, torch.Tensor]:
         return (batch[1], batch[0]) if self.classes else (None, batch)
@@ -116,7 +117,7 @@ class UnconditionalTask(Task):
     @staticmethod
     def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
         s = cfg.data.image_size
-        labels = (torch.zeros(n, dtype=torch.long),) if getattr(cfg.model, "conditional", False) else ()
+        labels = (torch.zeros(n, dtype=torch.long),) if cfg.conditional else ()
         if which == "g":
             return (torch.zeros(n, cfg.model.latent_dim), *labels)
         return (torch.zeros(n, cfg.data.channels, s, s), *labels)
