@@ -27,7 +27,7 @@ run: $(STAMP)
 
 # Everything: what CI runs (about 15 minutes on 2 cores).
 test: $(STAMP) lint docs
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 # The edit-test loop: every test but those marked slow (the long training runs they share), in a few minutes.
 test-fast: $(STAMP)

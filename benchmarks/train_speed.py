@@ -60,13 +60,27 @@ def peak_tflops(device: str, precision: str) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
 
 
-def step_flops(t) -> int:
-    """FLOPs of one training step of trainer `t` (its networks must not be compiled)."""
+def step_flops(t) -> int | None:
+    """FLOPs of one training step of trainer `t` (its networks must not be compiled), or None where the
+    counter cannot follow the step: its module hooks refuse the double backward of gradient penalties
+    (and a refused step would leave them behind, slowing every step timed after it)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    loss = t.cfg.loss
+    if loss.r1 or loss.r2 or loss.gan == "wgan-gp":
+        return None
     with FlopCounterMode(display=False) as counter:
         t.train_step()
     return counter.get_total_flops()
+
+
+def step(t) -> None:
+    """One training step as the loop takes it: the counter moves on, so that lazy phases (R1 every
+    `loss.reg_every` steps, D's repeats) and schedules run at their real rate, not at every step."""
+    for hook in t.hooks.values():
+        hook.before_step(t.progress.step)
+    t.train_step()
+    t.progress.step += 1
 
 
 def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[str]) -> dict:
@@ -85,17 +99,17 @@ def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[s
         flops = None if t.runtime.compile else step_flops(t)
         sync()
         start = time.perf_counter()
-        t.train_step()
+        step(t)
         sync()
         first_step = time.perf_counter() - start
         for _ in range(warmup):
-            t.train_step()
+            step(t)
         sync()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         for _ in range(steps):
-            t.train_step()
+            step(t)
         sync()
         seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -75,10 +75,10 @@ def test_api_load_and_sample(digits_run):
 
 @pytest.fixture(scope="session")
 def conditional_digits(tmp_path_factory):
-    """ganforge train r3gan-digits --set model.conditional=true, for 1,500 of its 2,000 steps (about 2
-    minutes on 2 cores)."""
+    """ganforge train r3gan-digits --set model.conditional=true, for 600 of its 2,000 steps (about a
+    minute on 2 cores): the class is learnt early, the longer run only sharpens the digits."""
     out = tmp_path_factory.mktemp("runs") / "conditional"
-    ganforge.train("r3gan-digits", steps=1500, out=out, quiet=True, overrides=["model.conditional=true"])
+    ganforge.train("r3gan-digits", steps=600, out=out, quiet=True, overrides=["model.conditional=true"])
     return out
 
 
@@ -97,7 +97,9 @@ def test_a_conditional_run_makes_the_digit_asked_for_with_variety(conditional_di
         real = reals[labels == k]
         spread.append(float(images.std(0).mean() / real.std(0).mean()))
     print("read as asked:", read, "spread over real:", spread)
-    assert sum(read) / 10 >= 0.7 and min(read) >= 0.45  # measured: 0.80 and 0.71 (2 cores, seed 0)
-    assert sum(spread) / 10 >= 0.6 and min(spread) >= 0.3  # measured: 1.21 and 1.11
+    # measured (2 cores, seed 0): 0.94 on average and 0.79 at the least read digit, spread 0.99 on average
+    # and at least 0.87; another run of the recipe read 0.94 and 0.96 at 500 and 1,000 steps
+    assert sum(read) / 10 >= 0.8 and min(read) >= 0.55
+    assert sum(spread) / 10 >= 0.6 and min(spread) >= 0.3
     q = digit_classifier.quality(g.sample(1000, seed=7))
     assert q["coverage"] == 10 and q["entropy"] >= 0.9 and q["distance"] <= 20, q

@@ -24,7 +24,7 @@ from .config.seed002 import seed002_settings
 from .data.paired import MissingSplit
 from .errors import UserError
 from .inference.export import export_generator
-from .inference.files import translate_files, write_samples, write_walk
+from .inference.files import translate_files, walk_strip, write_samples, write_walk
 from .inference.generator import Generator, load
 from .jsonio import write_json
 from .metrics.generated import Evaluator
@@ -32,7 +32,7 @@ from .models import build_models
 from .report.health import health_report
 from .report.html import write_report
 from .report.summary import network_summary
-from .runs.layout import RunLayout
+from .runs.layout import LATEST, RunLayout
 from .runs.outputs import check_folder, check_output_file, check_outputs, run_files
 from .runs.run import Run, open_run
 from .train.evaluation import TRAINING_PAIRS
@@ -237,14 +237,26 @@ def evaluate(
 
 def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """One self-contained HTML page of the run (default RUN_DIR/report.html); returns its path."""
-    path, _ = open_run(run_dir)
+    path, cfg = open_run(run_dir)
     default = RunLayout(path).report
     target = Path(out) if out else default
     if target.is_dir():
         raise UserError(f"--out {target} is a folder; give a file name such as {target / 'report.html'}")
     check_output_file(target, "--out", path, default)
     check_outputs([(target, Path("the report"))], run_files(path), "--out")
-    return write_report(path, target)
+    return write_report(path, target, walk=_walk(path, cfg))
+
+
+def _walk(path: Path, cfg: Config) -> bytes | str | None:
+    """The report's latent walk (PNG bytes), or why a noise-to-image run has none; None for translators."""
+    if cfg.task != "unconditional":
+        return None
+    if not (RunLayout(path).checkpoints / LATEST).is_file():
+        return "no checkpoint yet"
+    try:
+        return walk_strip(path)
+    except UserError as e:  # a report of a broken run still shows what the run wrote
+        return str(e)
 
 
 def export(

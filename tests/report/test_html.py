@@ -1,13 +1,18 @@
+import base64
+import io
 import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import ganforge
 from ganforge.errors import UserError
 from ganforge.report.browser import dump_dom, find_chromium
+from ganforge.report.grid import image_grid
 from ganforge.report.html import write_report
 from tests.conftest import tiny_overrides
 
@@ -95,6 +100,25 @@ def test_half_written_run(run_dir, tmp_path):
     html = write_report(fresh, tmp_path / "out" / "r.html").read_text()
     assert html.count("no data") == 5
     assert "not recorded" in html and "no sample grids yet" in html and "<img" not in html
+
+
+def test_the_report_walks_the_latest_weights_through_the_noise(run_dir, tmp_path):
+    html = ganforge.report(run_dir, tmp_path / "r.html").read_text()
+    section = html.split('<section id="walk">', 1)[1].split("</section>", 1)[0]
+    (uri,) = re.findall(r'src="data:image/png;base64,([^"]*)"', section)
+    strip = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri))))
+    frames = ganforge.load(run_dir, device="cpu").walk(12, seed=0)
+    assert strip.shape == np.asarray(image_grid(frames, 12)).shape  # one row of 12 frames
+    assert (strip == np.asarray(image_grid(frames, 12))).all()
+    assert (frames[1:] - frames[:-1]).abs().amax() > 0  # the frames move
+
+
+def test_a_run_without_weights_says_why_it_has_no_walk(run_dir, tmp_path):
+    fresh = tmp_path / "fresh"
+    (fresh / "checkpoints").mkdir(parents=True)
+    shutil.copy(run_dir / "config.json", fresh / "config.json")
+    html = ganforge.report(fresh, tmp_path / "r.html").read_text()
+    assert "no latent walk: no checkpoint yet" in html
 
 
 def test_missing_run_dir(tmp_path):

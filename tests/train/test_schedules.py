@@ -13,12 +13,14 @@ import ganforge
 from ganforge.config import load_config
 from ganforge.errors import UserError
 from ganforge.registry import HOOKS
+from ganforge.train.d_inputs import AUGMENTATIONS, DInputs
 from ganforge.train.hooks import Hook
 from ganforge.train.schedules import cosine
 
 RAMPS = ["train.g_optim.lr=0.002", "train.g_optim.lr_end=0.0005", "train.d_optim.lr=0.001",
          "train.d_optim.beta1=0", "train.d_optim.beta2=0.99", "train.d_optim.beta2_start=0.9",
-         "loss.penalty_end=0.1"]  # fmt: skip
+         "loss.penalty_end=0.1", "data.diffaugment=translation,cutout", "data.augment_p=0.9",
+         "data.augment_p_end=0.2"]  # fmt: skip
 SETTINGS = ["model.family=r3gan", "model.width=16", "model.blocks=1", "model.latent_dim=8", "data.image_size=16",
             "data.channels=1", "loss.gan=rpgan", "loss.r1=0.5", "loss.r2=0.5", "loss.reg_every=2",
             "train.batch_size=8", "train.log_every=2", "train.sample_every=100", "train.checkpoint_every=3",
@@ -40,7 +42,8 @@ class Recorder(Hook):
     def after_phase(self, phase) -> None:
         t = self.trainer
         g, d = t.optimizers["g"].optimizer.param_groups[0], t.optimizers["d"].optimizer.param_groups[0]
-        self.seen.setdefault(t.progress.step, (g["lr"], d["lr"], d["betas"][1], t.objective.penalty_scale))
+        values = (g["lr"], d["lr"], d["betas"][1], t.objective.penalty_scale, t.objective.d_inputs.augment_p)
+        self.seen.setdefault(t.progress.step, values)
 
 
 @pytest.fixture
@@ -56,15 +59,37 @@ def test_each_step_takes_the_values_of_the_formula(tmp_path, seen):
     lazy = 1 / (1 + 1 / 2 + 1 / 2)  # D's lazy ratio: two lazy phases (R1, R2), each every 2 steps
     for step in range(5):
         t = step / 4
-        g_lr, d_lr, d_beta2, scale = seen[step]
+        g_lr, d_lr, d_beta2, scale, augment_p = seen[step]
         assert g_lr == pytest.approx(0.0005 + 0.0015 * 0.5 * (1 + math.cos(math.pi * t)))
         assert d_lr == pytest.approx(0.001 * lazy)  # D's learning rate is constant, lazily corrected
         assert d_beta2 == pytest.approx((0.99 - 0.09 * 0.5 * (1 + math.cos(math.pi * t))) ** lazy)
         assert scale == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+        assert augment_p == pytest.approx(0.2 + 0.7 * 0.5 * (1 + math.cos(math.pi * t)))
     log = (tmp_path / "r" / "log.txt").read_text()
     assert (
-        "schedules (cosine over 5 steps): lr 0.002 -> 0.0005 (G), beta2 0.9 -> 0.99 (D), R1/R2 gamma x1 -> x0.1" in log
+        "schedules (cosine over 5 steps): lr 0.002 -> 0.0005 (G), beta2 0.9 -> 0.99 (D), R1/R2 gamma x1 -> x0.1, "
+        "DiffAugment's chance 0.9 -> 0.2" in log
     )
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.8])
+def test_augmentation_changes_the_share_of_images_its_chance_says(p):
+    """Cutout on images of ones: an image it changed has zeros. At chance p about p of 4,000 images have."""
+    cfg = load_config({"data": {"diffaugment": "cutout", "augment_p": p}})
+    d_inputs = DInputs(cfg)
+    torch.manual_seed(0)
+    out = d_inputs(torch.ones(4000, 1, 8, 8))
+    changed = (out == 0).flatten(1).any(1).float().mean().item()
+    assert abs(changed - p) < 0.03, changed  # binomial sd at most 0.008
+
+
+def test_augmentation_at_chance_one_draws_as_diffaugment_does():
+    """p = 1 (the default) changes every image and takes no draw of its own: older runs train as before."""
+    x = torch.randn(16, 3, 8, 8)
+    torch.manual_seed(3)
+    ours = DInputs(load_config({"data": {"diffaugment": "translation,cutout"}}))(x)
+    torch.manual_seed(3)
+    assert torch.equal(ours, AUGMENTATIONS["cutout"](AUGMENTATIONS["translation"](x)))
 
 
 def test_a_run_resumed_midway_ends_with_the_same_weights(tmp_path):

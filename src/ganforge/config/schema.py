@@ -54,6 +54,10 @@ def _unconditional(cfg: Config) -> bool:
     return cfg.task == "unconditional"
 
 
+def _augmented(cfg: Config) -> bool:
+    return bool(cfg.data.diffaugment)
+
+
 FOR_PAIRS = (_paired, "image-to-image runs")
 EVALUATING = (lambda c: c.eval.every > 0, "eval.every > 0")
 MAX_EVAL_IMAGES = 50_000  # FID-50k, the most papers use; the images are scored in batches
@@ -105,6 +109,10 @@ class DataConfig:
     )
     # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
     diffaugment: str = option("", check=parsed_by("data.diffaugment"))
+    # the chance that each DiffAugment operation changes an image (1: every image, as in DiffAugment), and
+    # that chance at the run's last step along a half cosine, an augmentation ramp (-1: constant)
+    augment_p: float = option(1.0, at_least=0, at_most=1, used=(_augmented, "runs with data.diffaugment"))
+    augment_p_end: float = option(-1.0, at_least=-1, at_most=1, used=(_augmented, "runs with data.diffaugment"))
     num_workers: int = option(-1, at_least=-1, at_most=256)  # data loading processes; -1 chooses
     # a folder's unreadable or too small files: left out and counted (skip), or the run stops (strict)
     bad_images: str = option("skip", choices=BAD_IMAGE_POLICIES)  # (config/vocab.py, data/screening.py)
@@ -144,7 +152,7 @@ class LossConfig:
     reg_every: int = option(1, positive=True, at_most=10_000)  # R1/R2 every this many steps, as a lazy phase
     # a conditional G's mode-seeking term (Mao et al. 2019): weight / (image distance / noise distance) of two
     # fakes of one class; without it a class collapses onto one image on small data
-    mode_seeking: float = option(1.0, at_least=0, at_most=1000, used=(_conditional, "conditional models"))
+    mode_seeking: float = option(0.3, at_least=0, at_most=1000, used=(_conditional, "conditional models"))
     # R1 and R2's gamma at the run's last step, as a fraction of r1 and r2, along a half cosine (R3GAN: 0.1)
     penalty_end: float = option(1.0, at_least=0, at_most=1000)
     label_smoothing: float = option(0.0, at_least=0, below=1)  # one-sided: reals' target 1 - s (bce, lsgan)

@@ -4,6 +4,7 @@ every output path is checked before the first image."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ..data.images import as_channels, list_images, load_image, read_size, to_pi
 from ..data.screening import check_pixels, pixel_limit
 from ..errors import UserError
 from ..models import generator_output_size
-from ..report.grid import save_grid
+from ..report.grid import image_grid, save_grid
 from ..runs.outputs import check_folder, check_image_file, check_outputs, check_outside_run, run_files
 from ..runs.run import open_run
 from .generator import Generator, load
@@ -109,6 +110,22 @@ def write_walk(
     first, *rest = g.to_pil(images)
     first.save(out, save_all=True, append_images=rest, duration=120, loop=0)
     return out
+
+
+WALK_FRAMES = 12  # frames of each walk in the report
+WALK_ROWS = 10  # classes walked in the report, at most
+
+
+def walk_strip(run_dir: Path, frames: int = WALK_FRAMES) -> bytes:
+    """The report's latent walk as PNG bytes: a strip of `frames` images along a closed loop through the
+    noise (Generator.walk) from the run's latest weights; a conditional run gets one strip per class (the
+    first WALK_ROWS), the same noise in each, so the rows differ only by their class."""
+    g = load(run_dir, device="cpu")
+    labels = list(range(min(len(g.classes), WALK_ROWS))) if g.classes else [None]
+    images = torch.cat([g.walk(frames, seed=0, label=k) for k in labels])
+    buf = io.BytesIO()
+    image_grid(images, frames).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 FIT_MODES = ("resize", "pad")

@@ -44,6 +44,7 @@ pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
 .strip img{width:150px;image-rendering:pixelated}.strip figcaption{font-size:12px;color:#555}
 #sample-frames img{max-width:100%;width:420px;image-rendering:pixelated}
 #sample-slider{width:420px}
+img.walk{max-width:100%;width:840px;image-rendering:pixelated}
 """
 
 SLIDER_JS = """
@@ -75,16 +76,17 @@ window.addEventListener("load", function () {
 """
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Writes the report of `run_dir` to `out` (default RUN_DIR/report.html) and returns its path."""
+def write_report(run_dir: str | Path, out: str | Path | None = None, walk: bytes | str | None = None) -> Path:
+    """Writes the report of `run_dir` to `out` (default RUN_DIR/report.html) and returns its path. `walk`:
+    a latent walk of the generator as PNG bytes, or why there is none (text), or None for no section."""
     path, cfg = open_run(run_dir)
     if read_inside(path, path / CONFIG) is None:
         raise UserError(f"{path}/config.json is a link that leads out of the run; a report shows the run's own files")
     target = Path(out) if out is not None else RunLayout(path).report
-    return atomic_write(target, render_report(path, cfg))  # a reader never sees half a page
+    return atomic_write(target, render_report(path, cfg, walk))  # a reader never sees half a page
 
 
-def render_report(path: Path, cfg: Config) -> str:
+def render_report(path: Path, cfg: Config, walk: bytes | str | None = None) -> str:
     rows = parse_lines(_text(path, METRICS) or "", key="step")
     events, source = _events(path, cfg, rows)
     chance = _chance(cfg)
@@ -101,6 +103,7 @@ def render_report(path: Path, cfg: Config) -> str:
         _plot("eval-metrics", "Metrics over training", figures.eval_figure(rows), "eval_* keys of metrics.jsonl"),
         _events_section(events, source),
         _samples(path),
+        _walk(walk),
         _final_metrics(path),
         _config(path),
         _command(path),
@@ -253,6 +256,16 @@ def _samples(path: Path) -> str:
     return _section(
         "samples", "Samples", body + _note(f"{len(grids)} grid{'s' if len(grids) > 1 else ''} from samples/")
     )
+
+
+def _walk(walk: bytes | str | None) -> str:
+    if walk is None:
+        return ""
+    if isinstance(walk, str):
+        return _section("walk", "Latent walk", _note(f"no latent walk: {walk}"))
+    body = f'<img class="walk" src="{figures.data_uri(walk)}" alt="latent walk">'
+    note = "a closed loop through four points of the noise, from the latest weights; a row per class"
+    return _section("walk", "Latent walk", body + _note(note + " when the run is conditional"))
 
 
 def _final_metrics(path: Path) -> str:

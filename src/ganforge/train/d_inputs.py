@@ -5,7 +5,9 @@
   phases, so that G's gradient passes through them and D cannot memorise a small data set:
   `color` shifts brightness by U(-0.5, 0.5), scales saturation by U(0, 2) and contrast by U(0.5, 1.5);
   `translation` shifts by up to 1/8 of the image each way, filling with zeros; `cutout` zeroes a square
-  half the image's side at a random place.
+  half the image's side at a random place. `data.augment_p` is the chance that an operation changes a
+  given image (1, always, is DiffAugment's), and `data.augment_p_end` ramps that chance along a half cosine
+  to its value at the run's last step (R3GAN's ramps: a strong augmentation early, a light one late).
 - Instance noise (Sonderby et al. 2016; Arjovsky and Bottou 2017): `loss.instance_noise` is the standard
   deviation of Gaussian noise added to D's inputs, falling linearly to 0 over `loss.instance_noise_steps`
   (the whole run when 0), so that the real and fake distributions overlap early on.
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from ..config import Config
 from ..errors import UserError
 from ..registry import TEXT_PARSERS
+from .ramps import cosine
 
 
 def _color(x: torch.Tensor, groups: list[int]) -> torch.Tensor:
@@ -89,6 +92,7 @@ class DInputs:
         self.names = parse_diffaugment(cfg.data.diffaugment)
         paired = cfg.task == "paired" and getattr(cfg.model, "d_conditional", False)
         self.groups = [cfg.data.in_channels, cfg.data.channels] if paired else [cfg.data.channels]
+        self.p, self.p_end = cfg.data.augment_p, cfg.data.augment_p_end
         self.noise = cfg.loss.instance_noise
         self.noise_steps = cfg.loss.instance_noise_steps
         if self.noise < 0:
@@ -101,9 +105,22 @@ class DInputs:
         span = self.noise_steps or self.total_steps
         return self.noise * max(0.0, 1.0 - self.step / max(span, 1))
 
+    @property
+    def augment_p(self) -> float:
+        """The chance that each augmentation changes an image, at the current step."""
+        if self.p_end < 0:
+            return self.p
+        return cosine(self.p, self.p_end, self.step / max(self.total_steps - 1, 1))
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         groups = self.groups if sum(self.groups) == x.shape[1] else [x.shape[1]]
-        for name in self.names:
-            x = AUGMENTATIONS[name](x, groups) if name in PER_IMAGE else AUGMENTATIONS[name](x)
+        p = self.augment_p if self.names else 0.0
+        for name in self.names if p > 0 else ():
+            changed = AUGMENTATIONS[name](x, groups) if name in PER_IMAGE else AUGMENTATIONS[name](x)
+            if p >= 1:  # every image: no draw, so that such runs keep their random stream
+                x = changed
+            else:
+                chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+                x = torch.where(chosen, changed, x)
         std = self.noise_std
         return x + torch.randn_like(x) * std if std > 0 else x

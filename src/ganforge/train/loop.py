@@ -147,7 +147,8 @@ class Trainer:
             if isinstance(self.train_data, Labelled):
                 atomic_write(self.layout.classes, json.dumps(self.train_data.class_names) + "\n")
         runtime = self.runtime.describe() + (", CUDA graphs" if self.graphed else "")
-        self.intro = f"{family.name} ({family.task}) on {self.train_data.describe()}; {runtime}"
+        task = "class-conditional" if cfg.conditional else family.task
+        self.intro = f"{family.name} ({task}) on {self.train_data.describe()}; {runtime}"
 
     def next_batch(self) -> Any:
         """The next batch from the data, on the device."""

@@ -5,7 +5,8 @@ run (models/conditional.py).
 
 `train.g_optim.lr_end` / `train.d_optim.lr_end`: the learning rate at the end (0: constant); `beta2_start`:
 Adam's beta2 at the start, rising to `beta2` (0: constant); `loss.penalty_end`: the gamma of R1 and R2 at
-the end as a fraction of `loss.r1` and `loss.r2` (1: constant). Each is a function of the step and the run's
+the end as a fraction of `loss.r1` and `loss.r2` (1: constant); `data.augment_p_end`, DiffAugment's
+chance at the end (train/d_inputs.py ramps it, from the step it is given). Each is a function of the step and the run's
 total steps alone, so that a resumed run takes the same values as an unbroken one. The hook sets them
 before each step; a phase that runs lazily keeps its StyleGAN2 correction (learning rate times the lazy
 ratio, beta2 to its power).
@@ -13,17 +14,10 @@ ratio, beta2 to its power).
 
 from __future__ import annotations
 
-import math
-
 from ..config import Config, OptimConfig
 from ..models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from .hooks import HOOKS, Hook, TrainerView
-
-
-def cosine(start: float, end: float, progress: float) -> float:
-    """From `start` at progress 0 to `end` at progress 1 along a half cosine (flat at both ends)."""
-    progress = min(max(progress, 0.0), 1.0)
-    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+from .ramps import cosine
 
 
 def learning_rate(o: OptimConfig, progress: float) -> float:
@@ -51,7 +45,11 @@ def scheduled(cfg: Config) -> bool:
     """Whether any value of `cfg` ramps."""
     optims = (cfg.train.g_optim, cfg.train.d_optim)
     ramps = any(o.lr_end > 0 or o.beta2_start > 0 for o in optims) or cfg.loss.penalty_end != 1.0
-    return ramps or _conditional(cfg)
+    return ramps or _conditional(cfg) or _augment_ramp(cfg)
+
+
+def _augment_ramp(cfg: Config) -> bool:
+    return bool(cfg.data.diffaugment) and cfg.data.augment_p_end >= 0
 
 
 class Schedules(Hook):
@@ -91,6 +89,8 @@ class Schedules(Hook):
         parts += [f"beta2 {o.beta2_start:g} -> {o.beta2:g} ({n})" for n, o in (("G", g), ("D", d)) if o.beta2_start]
         if c.loss.penalty_end != 1.0:
             parts.append(f"R1/R2 gamma x1 -> x{c.loss.penalty_end:g}")
+        if _augment_ramp(c):
+            parts.append(f"DiffAugment's chance {c.data.augment_p:g} -> {c.data.augment_p_end:g}")
         if _conditional(c):
             parts.append(f"the class fades in over the first {c.model.condition_ramp:.0%} of the run")
         return [f"schedules (cosine over {self.trainer.total_steps} steps): " + ", ".join(parts)]
