@@ -46,6 +46,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         a.config, out=a.out, resume=a.resume, quiet=bool(a.quiet), command=command, checkpoint=a.checkpoint,
         model_configs=a.model_configs, overrides=a.set, **options,
     )  # fmt: skip
+    if not run.main:  # under torchrun every process returns here; the first one says where the run is
+        return 0
     print(f"samples:    {run.latest_grid()}")
     print(f"loss plot:  {run.loss_plot}")
     print(f"checkpoint: {run.checkpoint}")

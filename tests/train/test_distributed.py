@@ -36,6 +36,7 @@ def ganforge_train(out, *args, processes=1, steps=6, extra=()):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    (out.parent / "stdout.txt").write_text(done.stdout)  # what the command printed, beside the run
     return out
 
 
@@ -70,6 +71,11 @@ def test_two_processes_train_as_one_with_the_same_global_batch(one_process, two_
         assert ra["g_l1"] == pytest.approx(rb["g_l1"], abs=1e-4)
     assert "2 processes" in (two_processes / "log.txt").read_text()
     assert len(list((two_processes / "samples").glob("*.png"))) == 1
+
+
+def test_only_the_first_process_prints_where_the_run_is(two_processes):
+    printed = (two_processes.parent / "stdout.txt").read_text()
+    assert printed.count("checkpoint: ") == 1 and printed.count("samples: ") == 1, printed
 
 
 def test_a_two_process_run_resumed_on_one_process_continues_it(tmp_path, one_process):

@@ -18,6 +18,7 @@ class Run:
     dir: Path
     config: Config
     step: int
+    main: bool = True  # this process is the run's first (under torchrun every process returns a Run)
 
     @property
     def layout(self) -> RunLayout:

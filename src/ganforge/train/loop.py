@@ -294,7 +294,7 @@ class Trainer:
                 f"{cfg.train.max_minutes:g})"
             )
         monitor.note(f"trained to step {self.progress.step} in {time.perf_counter() - t0:.0f} s")
-        return Run(self.run_dir, cfg, self.progress.step)
+        return Run(self.run_dir, cfg, self.progress.step, main=self.world.is_main)
 
     def _deliver(self, rows: list[dict]) -> None:
         """Hand the metrics lines read back to the hooks, each at its own step."""
