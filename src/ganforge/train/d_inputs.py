@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..config import Config
 from ..errors import UserError
 from ..registry import TEXT_PARSERS
-from .ramps import cosine
+from .ramps import cosine, run_progress
 
 
 def _color(x: torch.Tensor, groups: list[int]) -> torch.Tensor:
@@ -110,11 +110,11 @@ class DInputs:
         """The chance that each augmentation changes an image, at the current step."""
         if self.p_end < 0:
             return self.p
-        return cosine(self.p, self.p_end, self.step / max(self.total_steps - 1, 1))
+        return cosine(self.p, self.p_end, run_progress(self.step, self.total_steps))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         groups = self.groups if sum(self.groups) == x.shape[1] else [x.shape[1]]
-        p = self.augment_p if self.names else 0.0
+        p = self.augment_p
         for name in self.names if p > 0 else ():
             changed = AUGMENTATIONS[name](x, groups) if name in PER_IMAGE else AUGMENTATIONS[name](x)
             if p >= 1:  # every image: no draw, so that such runs keep their random stream

@@ -6,10 +6,10 @@ run (models/conditional.py).
 `train.g_optim.lr_end` / `train.d_optim.lr_end`: the learning rate at the end (0: constant); `beta2_start`:
 Adam's beta2 at the start, rising to `beta2` (0: constant); `loss.penalty_end`: the gamma of R1 and R2 at
 the end as a fraction of `loss.r1` and `loss.r2` (1: constant); `data.augment_p_end`, DiffAugment's
-chance at the end (train/d_inputs.py ramps it, from the step it is given). Each is a function of the step and the run's
-total steps alone, so that a resumed run takes the same values as an unbroken one. The hook sets them
-before each step; a phase that runs lazily keeps its StyleGAN2 correction (learning rate times the lazy
-ratio, beta2 to its power).
+chance at the end (train/d_inputs.py ramps it, from the step it is given). Each is a function of the step
+and the run's total steps alone, so that a resumed run takes the same values as an unbroken one. The hook
+sets them before each step; a phase that runs lazily keeps its StyleGAN2 correction (learning rate times
+the lazy ratio, beta2 to its power).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..config import Config, OptimConfig
 from ..models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from .hooks import HOOKS, Hook, TrainerView
-from .ramps import cosine
+from .ramps import cosine, run_progress
 
 
 def learning_rate(o: OptimConfig, progress: float) -> float:
@@ -41,15 +41,15 @@ def _conditional(cfg: Config) -> bool:
     return cfg.conditional and cfg.model.condition_ramp > 0
 
 
+def _augment_ramp(cfg: Config) -> bool:
+    return bool(cfg.data.diffaugment) and cfg.data.augment_p_end >= 0
+
+
 def scheduled(cfg: Config) -> bool:
     """Whether any value of `cfg` ramps."""
     optims = (cfg.train.g_optim, cfg.train.d_optim)
     ramps = any(o.lr_end > 0 or o.beta2_start > 0 for o in optims) or cfg.loss.penalty_end != 1.0
     return ramps or _conditional(cfg) or _augment_ramp(cfg)
-
-
-def _augment_ramp(cfg: Config) -> bool:
-    return bool(cfg.data.diffaugment) and cfg.data.augment_p_end >= 0
 
 
 class Schedules(Hook):
@@ -69,7 +69,7 @@ class Schedules(Hook):
 
     def before_step(self, step: int) -> None:
         t = self.trainer
-        progress = step / max(t.total_steps - 1, 1)
+        progress = run_progress(step, t.total_steps)
         for name, o in (("g", t.cfg.train.g_optim), ("d", t.cfg.train.d_optim)):
             ratio = t.objective.lazy_ratio(name)
             for group in t.optimizers[name].optimizer.param_groups:
