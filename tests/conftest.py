@@ -89,7 +89,7 @@ def digits_run(tmp_path_factory) -> Path:
 
 # Runs of more than a few seconds, shared by the tests that read them: a test that uses one is `slow`.
 SLOW_FIXTURES = {"digits_run", "restore_run", "shapes_run", "short_run", "collapsed", "cured", "one_process",
-                 "two_processes", "conditional_digits"}  # fmt: skip
+                 "two_processes", "conditional_digits", "modern_digits"}  # fmt: skip
 # Tests that train for more than about 5 s themselves (measured with pytest --durations on 2 cores).
 SLOW_TESTS = {
     "test_a_run_killed_at_a_random_moment_resumes_to_the_uninterrupted_weights",

@@ -1,7 +1,12 @@
 """Learning shown by measured quality: a classifier trained on real digits reads the generated ones."""
 
+import re
+import shutil
+
+import numpy as np
 import pytest
 import torch
+from scipy import linalg
 
 import ganforge
 from ganforge.api import Generator, resolve_config
@@ -103,3 +108,48 @@ def test_a_conditional_run_makes_the_digit_asked_for_with_variety(conditional_di
     assert sum(spread) / 10 >= 0.6 and min(spread) >= 0.3
     q = digit_classifier.quality(g.sample(1000, seed=7))
     assert q["coverage"] == 10 and q["entropy"] >= 0.9 and q["distance"] <= 20, q
+
+
+@pytest.fixture(scope="session")
+def modern_digits(tmp_path_factory):
+    """ganforge train r3gan-digits, make run's recipe, whole (2,000 steps, under 3 minutes on 2 cores: less
+    than digits_run, the seed's 1,500 steps of dcgan-mnist). Its advantage comes late: after 900 steps its
+    FID was 6.8 against the seed's 7.9 after 1,500."""
+    out = tmp_path_factory.mktemp("runs") / "modern"
+    ganforge.train("r3gan-digits", out=out, quiet=True)
+    return out
+
+
+def training_seconds(run) -> float:
+    return float(re.search(r"trained to step \d+ in (\d+) s", (run / "log.txt").read_text()).group(1))
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """The Frechet distance of two Gaussians fitted to feature rows, written here with scipy (independent
+    of ganforge's metrics)."""
+    mu, cov_a, cov_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b).real
+    return float(mu @ mu + np.trace(cov_a + cov_b - 2 * root))
+
+
+def test_the_modern_recipe_beats_the_seed_in_less_time(modern_digits, digits_run, digit_classifier, tmp_path):
+    """In less training time than the seed's recipe, r3gan-digits has under half its FID (the run's own
+    features, one extractor for both), confident digits, and is much closer to the real digits on their
+    8x8 pixels in the test's own Frechet distance. benchmarks/quality.py's claim, a third of the FID at
+    equal time, is looser here: one seed's FID moves by about 1.5."""
+    assert training_seconds(modern_digits) < 1.1 * training_seconds(digits_run)
+    seed, _ = ganforge.evaluate(digits_run, out=tmp_path / "seed.json", device="cpu")
+    shutil.copytree(digits_run / "features", modern_digits / "features", dirs_exist_ok=True)
+    modern, _ = ganforge.evaluate(modern_digits, out=tmp_path / "modern.json", device="cpu")
+    real = digit_classifier.real
+    distance = {
+        name: frechet(digit_classifier.to_features(ganforge.load(run, device="cpu").sample(1500, seed=3)), real)
+        for name, run in (("seed", digits_run), ("modern", modern_digits))
+    }
+    print("FID", seed["fid"], modern["fid"], "confidence", seed["classes"]["mean_confidence"],
+          modern["classes"]["mean_confidence"], "8x8 Frechet", distance)  # fmt: skip
+    # measured (2 cores, seed 0): FID 2.66 against 9.72 at equal time (benchmarks/quality.py); other seeds
+    # of the networks 2.34 and 2.51; confidence 0.90 against 0.80
+    assert modern["fid"] <= 0.5 * seed["fid"]
+    assert modern["classes"]["coverage"] == 10 and modern["classes"]["mean_confidence"] >= 0.85
+    assert distance["modern"] <= 0.6 * distance["seed"]

@@ -21,6 +21,8 @@ from ..config import Config
 from ..losses import Penalty, build_adversarial_loss, build_penalties
 from .d_inputs import DInputs
 from .replay import ReplayBuffer
+from .runtime import uncompiled
+from .state import unwrap
 from .tasks import Task
 
 Metrics = dict[str, torch.Tensor]
@@ -145,7 +147,7 @@ class GANObjective:
         metrics = self.loss.d_loss(real_out, fake_out)
         loss = metrics["d_loss"]
         for p in self.penalties:
-            value = p.fn(partial(self.discriminate, cond), real, fake)
+            value = self._penalty(p, cond, real, fake)
             metrics[f"d_{p.name}"] = value
             loss = loss + p.weight * self.penalty_scale * value
         return loss, metrics | self._outputs(real_out, fake_out)
@@ -171,8 +173,13 @@ class GANObjective:
 
     def lazy_penalty(self, p: Penalty, cond: Any, real: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         fake = self._fakes(cond, real).detach() if p.uses_fakes else None
-        value = p.fn(partial(self.discriminate, cond), real, fake)
+        value = self._penalty(p, cond, real, fake)
         return p.weight * self.penalty_scale * p.interval * value, {f"d_{p.name}": value}
+
+    def _penalty(self, p: Penalty, cond: Any, real: torch.Tensor, fake: torch.Tensor | None) -> torch.Tensor:
+        """A gradient penalty's value, through D's eager forward (see runtime.uncompiled)."""
+        with uncompiled(unwrap(self.d)):
+            return p.fn(partial(self.discriminate, cond), real, fake)
 
     def _outputs(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> Metrics:
         """D's mean output on reals and fakes: probabilities D(x), D(G(z)) for a logistic loss, raw scores

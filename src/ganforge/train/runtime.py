@@ -33,6 +33,19 @@ from .distributed import World
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+@contextlib.contextmanager
+def uncompiled(net: nn.Module):
+    """`net` (compiled in place by `Runtime.prepare`, or plain) runs its eager forward inside the block:
+    torch.compile's autograd cannot differentiate twice, and gradient penalties (R1, R2, WGAN-GP) do.
+    A wrapper around `net` (DistributedDataParallel) still calls it, and still synchronises."""
+    compiled = getattr(net, "_compiled_call_impl", None)
+    net._compiled_call_impl = None
+    try:
+        yield net
+    finally:
+        net._compiled_call_impl = compiled
+
+
 def seed_everything(seed: int, device: torch.device) -> None:
     torch.manual_seed(seed)
     if device.type == "cuda":
