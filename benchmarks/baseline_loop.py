@@ -135,7 +135,10 @@ def main() -> None:
     a = p.parse_args()
     results = [measure(name, a.steps, a.warmup, a.device, a.rounds, a.set) for name in a.presets]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
-    report = {"benchmark": "baseline_loop", "device": device, "torch": torch.__version__, "results": results}
+    from ganforge.devices import cpu_bfloat16
+
+    report = {"benchmark": "baseline_loop", "device": device, "cpu_bfloat16": cpu_bfloat16(),
+              "torch": torch.__version__, "results": results}  # fmt: skip
     print(json.dumps(report, indent=2))
 
 

@@ -34,7 +34,9 @@ VARIANTS = {
     "default": [],
     "optimised": ["train.compile=true"],
     "graphs": ["train.cuda_graphs=true"],
+    "fp32": ["train.precision=fp32"],  # float32 whatever auto would choose (channels_last auto: off with it)
     "bf16": ["train.precision=bf16"],  # autocast, and channels_last with it (the eager default before)
+    "bf16-nchw": ["train.precision=bf16", "train.channels_last=off"],
     "graphs-fp32": ["train.cuda_graphs=true", "train.precision=fp32"],  # TF32 inside the graph
 }
 
@@ -87,6 +89,7 @@ def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[s
     import torch
 
     from ganforge.api import resolve_config
+    from ganforge.devices import cpu_bfloat16
     from ganforge.train.loop import Trainer
 
     cfg = resolve_config(preset, device=device, overrides=overrides)
@@ -133,6 +136,7 @@ def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[s
         "peak_memory_kind": "cuda_max_allocated" if cuda else "process_max_rss",
         "device": torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)",
         "torch": torch.__version__,
+        "cpu_bfloat16": cpu_bfloat16(),  # the CPU's native bfloat16 instructions, or null
     }
 
 

@@ -68,6 +68,20 @@ def test_resampling_is_bilinear():
     assert down.shape == (1, 2, 4, 4) and torch.allclose(down[..., 1:-1, 1:-1], flat[..., :2, :2])
 
 
+@pytest.mark.parametrize("up", [True, False])
+def test_resampling_under_cpu_bfloat16_autocast_filters_in_float32_and_keeps_the_gradient(up):
+    """oneDNN has no bfloat16 kernel for the depthwise filter: it runs in float32, its output rounded back
+    to bfloat16, as the float32 filter's output rounded; gradients flow through the casts."""
+    resample = Resample(4, 4, up=up)
+    x = torch.randn(2, 4, 8, 8).bfloat16().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = resample._filter(x)
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y, resample._filter(x.detach().float()).bfloat16())
+    y.float().sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.bfloat16 and x.grad.abs().sum() > 0
+
+
 def test_the_family_is_a_config_key_with_its_rules():
     cfg = load_config({"model": {"family": "r3gan", "width": 32}, "data": {"image_size": 32}})
     g, d = build_models(cfg)

@@ -71,6 +71,20 @@ def test_the_cpu_default_is_plain_float32():
         assert not torch.is_autocast_enabled("cpu")
 
 
+def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path):
+    from ganforge.devices import cpu_bfloat16
+
+    def flags(*names):
+        path = tmp_path / "cpuinfo"
+        lines = [f"processor\t: {i}\nflags\t\t: fpu sse2 avx2 {' '.join(names)}\n\n" for i in range(2)]
+        path.write_text("".join(lines))
+        return cpu_bfloat16(path)
+
+    assert flags("avx512f", "avx512_bf16") == "AVX512-BF16"
+    assert flags("avx512_bf16", "amx_tile", "amx_bf16") == "AMX-BF16"
+    assert flags("avx512f", "avx512_vnni") is None
+
+
 def test_bf16_autocasts_the_forward_passes_and_trains_finite(tmp_path, fp32_run):
     cfg = load_config("dcgan")
     cfg.train.precision = "bf16"
@@ -82,7 +96,8 @@ def test_bf16_autocasts_the_forward_passes_and_trains_finite(tmp_path, fp32_run)
     assert all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in rows)
     assert weights(run)["net.1.weight"].dtype == torch.float32  # the weights stay float32
     assert 1e-6 < max_difference(weights(run), weights(fp32_run)) < 0.05  # rounded forward passes, same course
-    assert "cpu, bf16" in (run.dir / "log.txt").read_text()
+    assert "cpu, bf16, channels_last" in (run.dir / "log.txt").read_text()  # NHWC with bf16 on a CPU too
+    assert r.channels_last
 
 
 def test_pix2pix_at_batch_1_trains_under_bf16(tmp_path):

@@ -193,7 +193,7 @@ class TrainConfig:
     )
     # autocast; auto: bf16 in a CUDA graph, else fp32 (train/runtime.py says why)
     precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))
-    channels_last: str = option("auto", choices=("auto", "on", "off"))  # NHWC convs; auto: on CUDA in bf16/fp16
+    channels_last: str = option("auto", choices=("auto", "on", "off"))  # NHWC convs; auto: in bf16/fp16
     compile: bool = False  # torch.compile the networks (train/runtime.py)
     cuda_graphs: bool = False  # the whole step as one CUDA graph, replayed (train/graphs.py)
     sync_batchnorm: bool = False  # with several processes (torchrun): BatchNorm over the global batch
