@@ -3,14 +3,13 @@
 import re
 import shutil
 
-import numpy as np
 import pytest
 import torch
-from scipy import linalg
 
 import ganforge
 from ganforge.api import Generator, resolve_config
 from ganforge.models import build_models
+from tests.metrics.test_distribution import frechet_scipy
 
 
 def untrained_quality(classifier, *overrides):
@@ -124,26 +123,19 @@ def training_seconds(run) -> float:
     return float(re.search(r"trained to step \d+ in (\d+) s", (run / "log.txt").read_text()).group(1))
 
 
-def frechet(a: np.ndarray, b: np.ndarray) -> float:
-    """The Frechet distance of two Gaussians fitted to feature rows, written here with scipy (independent
-    of ganforge's metrics)."""
-    mu, cov_a, cov_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = linalg.sqrtm(cov_a @ cov_b).real
-    return float(mu @ mu + np.trace(cov_a + cov_b - 2 * root))
-
-
 def test_the_modern_recipe_beats_the_seed_in_less_time(modern_digits, digits_run, digit_classifier, tmp_path):
     """In less training time than the seed's recipe, r3gan-digits has under half its FID (the run's own
     features, one extractor for both), confident digits, and is much closer to the real digits on their
-    8x8 pixels in the test's own Frechet distance. benchmarks/quality.py's claim, a third of the FID at
-    equal time, is looser here: one seed's FID moves by about 1.5."""
+    8x8 pixels in a Frechet distance computed with scipy (independent of ganforge's metrics).
+    benchmarks/quality.py's claim, a third of the FID at equal time, is looser here: one seed's FID moves
+    by about 1.5."""
     assert training_seconds(modern_digits) < 1.1 * training_seconds(digits_run)
     seed, _ = ganforge.evaluate(digits_run, out=tmp_path / "seed.json", device="cpu")
     shutil.copytree(digits_run / "features", modern_digits / "features", dirs_exist_ok=True)
     modern, _ = ganforge.evaluate(modern_digits, out=tmp_path / "modern.json", device="cpu")
     real = digit_classifier.real
     distance = {
-        name: frechet(digit_classifier.to_features(ganforge.load(run, device="cpu").sample(1500, seed=3)), real)
+        name: frechet_scipy(digit_classifier.to_features(ganforge.load(run, device="cpu").sample(1500, seed=3)), real)
         for name, run in (("seed", digits_run), ("modern", modern_digits))
     }
     print("FID", seed["fid"], modern["fid"], "confidence", seed["classes"]["mean_confidence"],
