@@ -9,6 +9,7 @@ import ganforge
 from ganforge.config import load_config
 from ganforge.runs.checkpoint import load_checkpoint
 from ganforge.train.optim import NetOptimizer
+from ganforge.train import runtime
 from ganforge.train.runtime import Runtime
 from tests.conftest import tiny_overrides
 from tests.test_cli import assert_one_line_error, run_cli
@@ -63,12 +64,28 @@ def test_precision_auto_goes_back_to_float32_for_a_step_that_cannot_be_a_graph()
     assert graph_choice.eager(train_cfg) is graph_choice
 
 
-def test_the_cpu_default_is_plain_float32():
-    r = Runtime.from_config(load_config("dcgan").train)
+def test_the_default_on_a_cpu_without_native_bfloat16_is_plain_float32(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_bfloat16", lambda: None)
+    r = Runtime.from_config(load_config("dcgan"))
     assert (r.device.type, r.precision, r.channels_last, r.compile) == ("cpu", "fp32", False, False)
+    assert "no native bfloat16" in r.describe()
     assert not torch.is_autocast_enabled("cpu")
     with r.autocast():
         assert not torch.is_autocast_enabled("cpu")
+
+
+def test_auto_takes_bfloat16_on_a_cpu_that_has_it_where_the_family_gains(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_bfloat16", lambda: "AMX-BF16")
+    for preset in ("dcgan", "dcgan-mnist", "pix2pix", "unet-restore"):
+        r = Runtime.from_config(load_config(preset))
+        assert (r.precision, r.channels_last) == ("bf16", True), preset
+        assert "bf16 (auto: this CPU has AMX-BF16), channels_last" in r.describe()
+        assert r.eager(load_config(preset).train) is r  # a CPU has no graph to fall back from
+    r3gan = Runtime.from_config(load_config("r3gan-digits"))
+    assert r3gan.precision == "fp32" and "r3gan trains faster in float32" in r3gan.describe()
+    cfg = load_config("dcgan")
+    cfg.train.precision, cfg.train.channels_last = "fp32", "auto"  # asked for: kept, and NCHW with it
+    assert (Runtime.from_config(cfg).precision, Runtime.from_config(cfg).channels_last) == ("fp32", False)
 
 
 def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path):
@@ -88,7 +105,7 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path):
 def test_bf16_autocasts_the_forward_passes_and_trains_finite(tmp_path, fp32_run):
     cfg = load_config("dcgan")
     cfg.train.precision = "bf16"
-    r = Runtime.from_config(cfg.train)
+    r = Runtime.from_config(cfg)
     with r.autocast():
         assert nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8)).dtype == torch.bfloat16
     run = train(tmp_path, "bf16", "train.precision=bf16")

@@ -28,7 +28,9 @@ def _running_statistics(cfg: Config) -> InferenceContract:
 @dataclass(frozen=True)
 class Family:
     """A model family: `build(cfg)` gives (generator, discriminator) before initialisation; `options` is
-    the class of its `model.*` keys, which also checks them; `task` names how it trains (train/tasks.py)."""
+    the class of its `model.*` keys, which also checks them; `task` names how it trains (train/tasks.py);
+    `cpu_bf16`: whether bfloat16 autocast speeds its training step up on a CPU with native bfloat16, as
+    measured with benchmarks/train_speed.py (precision auto takes it there where it does)."""
 
     name: str
     task: str
@@ -37,6 +39,7 @@ class Family:
     output_size: Callable[[Config], int] = _same_size
     inference: Callable[[Config], InferenceContract] = _running_statistics
     description: str = ""
+    cpu_bf16: bool = True
 
 
 def register_family(family: Family) -> Family:

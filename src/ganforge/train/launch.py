@@ -92,7 +92,7 @@ def absolute_data_paths(cfg: Config) -> Config:
 
 def _join(cfg: Config) -> Runtime:
     """The run's runtime; under torchrun this joins the run's processes, before anything is written."""
-    return Runtime.from_config(cfg.train)
+    return Runtime.from_config(cfg)
 
 
 def _fit(trainer: Trainer, command: str) -> Run:

@@ -53,7 +53,7 @@ class Trainer:
         its state and notes on why it was chosen; checkpoint.resume_point)."""
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         self.layout = RunLayout(self.run_dir)
-        self.runtime = runtime or Runtime.from_config(cfg.train)
+        self.runtime = runtime or Runtime.from_config(cfg)
         self.no_graph_reason = unsupported(cfg, self.runtime) if cfg.train.cuda_graphs else None
         if self.no_graph_reason:
             self.runtime = self.runtime.eager(cfg.train)

@@ -3,14 +3,15 @@ a gradient scaler for fp16), the memory format of convolutional networks, and to
 objective, the tasks and the families do not know which of these are on.
 
 - `train.precision`: auto, fp32, bf16 (also on the CPU), fp16 (CUDA, with a gradient scaler per network).
-  auto is bfloat16 autocast for a step replayed as a CUDA graph and float32 (TF32 on CUDA) otherwise (also
-  where `train.cuda_graphs` is asked for but the run cannot be one graph, `eager`):
-  on an H200 the presets' eager steps are launch-bound, and autocast's cast kernels made them 1.2-1.5x
-  slower than TF32, while inside a graph bfloat16 was the fastest path measured.
-- `train.channels_last`: auto (in bf16 or fp16), on, off: networks and image batches in NHWC, which the
-  tensor cores of recent GPUs and oneDNN's bfloat16 kernels on a CPU run fastest (on a 2-core
-  AVX512-BF16 CPU bfloat16 trained dcgan, unet-restore and pix2pix 1.1-1.7x faster in NHWC than in NCHW);
-  the float32 eager step on CUDA measured fastest in NCHW.
+  On CUDA, auto is bfloat16 autocast for a step replayed as a CUDA graph and float32 (TF32) otherwise
+  (also where `train.cuda_graphs` is asked for but the run cannot be one graph, `eager`): on an H200 the
+  presets' eager steps are launch-bound, and autocast's cast kernels made them 1.2-1.5x slower than TF32,
+  while inside a graph bfloat16 was the fastest path measured. On a CPU, auto is bfloat16 autocast where
+  the CPU has native bfloat16 (AMX-BF16 or AVX512-BF16, devices.cpu_bfloat16) and the family gains from
+  it (`Family.cpu_bf16`), float32 elsewhere; the log's runtime line says which and why.
+- `train.channels_last`: auto (on CUDA in bf16 or fp16; on a CPU in bf16), on, off: networks and image
+  batches in NHWC, which the tensor cores of recent GPUs and oneDNN's bfloat16 kernels run fastest; the
+  float32 eager step on CUDA measured fastest in NCHW.
 - `train.compile`: `torch.compile` each network in place (`nn.Module.compile`), so that its weights and
   checkpoint keys stay as they are.
 - Several processes (started by torchrun; distributed.py): each process takes its own device
@@ -26,7 +27,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from ..devices import resolve_device
+from ..config import Config
+from ..devices import cpu_bfloat16, resolve_device
+from ..models import family_of
 from ..errors import UserError
 from . import distributed
 from .distributed import World
@@ -53,6 +56,17 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def cpu_precision(cfg: Config) -> tuple[str, str]:
+    """(precision, why) of precision auto on the CPU: bf16 where the CPU has native bfloat16 and the family
+    trains faster in it, fp32 elsewhere."""
+    native = cpu_bfloat16()
+    if native is None:
+        return "fp32", "auto: this CPU has no native bfloat16"
+    if not family_of(cfg).cpu_bf16:
+        return "fp32", f"auto: {cfg.model.family} trains faster in float32 even on this {native} CPU"
+    return "bf16", f"auto: this CPU has {native}"
+
+
 @dataclass(frozen=True)
 class Runtime:
     device: torch.device
@@ -61,11 +75,13 @@ class Runtime:
     compile: bool = False
     world: World = World()
     sync_batchnorm: bool = False
+    why: str = ""  # why precision auto chose what it chose, for the log
 
     @classmethod
-    def from_config(cls, train) -> Runtime:
-        """From the `train` section: its device, precision, channels_last, compile and sync_batchnorm keys;
-        under torchrun, this joins the process group."""
+    def from_config(cls, cfg: Config) -> Runtime:
+        """From the `train` section: its device, precision, channels_last, compile and sync_batchnorm keys
+        (precision auto on a CPU also asks the model's family); under torchrun, this joins the process group."""
+        train = cfg.train
         world = distributed.world_from_env()
         device = resolve_device(train.device, world.local_rank if world.size > 1 else None)
         if device.type == "cuda" and device.index is not None:
@@ -77,20 +93,22 @@ class Runtime:
                 "processes; choose a multiple of the process count"
             )
         cuda = device.type == "cuda"
-        precision = train.precision
-        if precision == "auto":
-            graphed = cuda and train.cuda_graphs and torch.cuda.is_bf16_supported()
+        precision, why = train.precision, ""
+        if precision == "auto" and cuda:
+            graphed = train.cuda_graphs and torch.cuda.is_bf16_supported()
             precision = "bf16" if graphed else "fp32"
+        elif precision == "auto":
+            precision, why = cpu_precision(cfg)
         if precision == "fp16" and not cuda:
             raise UserError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
         reduced = precision in ("bf16", "fp16")
         channels_last = train.channels_last == "on" or (train.channels_last == "auto" and reduced)
-        return cls(device, precision, channels_last, bool(train.compile), world, bool(train.sync_batchnorm))
+        return cls(device, precision, channels_last, bool(train.compile), world, bool(train.sync_batchnorm), why)
 
     def eager(self, train) -> Runtime:
         """This runtime for a step that runs eagerly after all (`train.cuda_graphs` asked for, but the run
         cannot be one graph): where precision auto chose bfloat16 for the graph, float32 and NCHW instead."""
-        if train.precision != "auto" or self.precision != "bf16":
+        if train.precision != "auto" or self.precision != "bf16" or self.device.type != "cuda":
             return self
         return replace(self, precision="fp32", channels_last=train.channels_last == "on")
 
@@ -151,7 +169,7 @@ class Runtime:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 
     def describe(self) -> str:
-        parts = [str(self.device), self.precision]
+        parts = [str(self.device), f"{self.precision} ({self.why})" if self.why else self.precision]
         parts += ["channels_last"] * self.channels_last + ["compiled"] * self.compile
         if self.world.size > 1:
             parts.append(f"{self.world.size} processes" + (", SyncBatchNorm" if self.sync_batchnorm else ""))
