@@ -79,8 +79,6 @@ def step_flops(t) -> int | None:
 def step(t) -> None:
     """One training step as the loop takes it: the counter moves on, so that lazy phases (R1 every
     `loss.reg_every` steps, D's repeats) and schedules run at their real rate, not at every step."""
-    for hook in t.hooks.values():
-        hook.before_step(t.progress.step)
     t.train_step()
     t.progress.step += 1
 

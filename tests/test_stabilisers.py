@@ -75,7 +75,7 @@ def test_instance_noise_falls_linearly_to_zero():
     d_inputs = DInputs(cfg)
     x = torch.zeros(64, 3, 16, 16)
     for step, std in [(0, 0.2), (50, 0.1), (100, 0.0), (150, 0.0)]:
-        d_inputs.step = step
+        d_inputs.set_step(step, 1000)
         assert d_inputs.noise_std == pytest.approx(std)
         assert d_inputs(x).std().item() == pytest.approx(std, abs=0.01)
 

@@ -42,7 +42,9 @@ class Recorder(Hook):
     def after_phase(self, phase) -> None:
         t = self.trainer
         g, d = t.optimizers["g"].optimizer.param_groups[0], t.optimizers["d"].optimizer.param_groups[0]
-        values = (g["lr"], d["lr"], d["betas"][1], t.objective.penalty_scale, t.objective.d_inputs.augment_p)
+        objective = t.objective  # the values the step reads, on the device where a CUDA graph reads them
+        values = (float(g["lr"]), float(d["lr"]), d["betas"][1], float(objective.penalty_scale),
+                  float(objective.d_inputs.p_now))  # fmt: skip
         self.seen.setdefault(t.progress.step, values)
 
 

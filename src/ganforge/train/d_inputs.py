@@ -86,9 +86,13 @@ TEXT_PARSERS.register("data.diffaugment", parse_diffaugment)  # the check of the
 
 
 class DInputs:
-    """D's inputs, augmented and noised as the config says; the identity when both are off."""
+    """D's inputs, augmented and noised as the config says; the identity when both are off.
 
-    def __init__(self, cfg: Config):
+    What changes from step to step (a ramped chance, the falling noise) lives in tensors on the run's
+    device, set by `set_step` before the step and only read by the call, and the call's draws do not depend
+    on them: a step replayed as a CUDA graph (train/graphs.py) reads the step's values, not those captured."""
+
+    def __init__(self, cfg: Config, device: torch.device | str = "cpu"):
         self.names = parse_diffaugment(cfg.data.diffaugment)
         paired = cfg.task == "paired" and getattr(cfg.model, "d_conditional", False)
         self.groups = [cfg.data.in_channels, cfg.data.channels] if paired else [cfg.data.channels]
@@ -98,6 +102,14 @@ class DInputs:
         if self.noise < 0:
             raise UserError(f"loss.instance_noise={self.noise} must not be negative; 0.1 is a usual start")
         self.step, self.total_steps = 0, 1
+        self.p_now = torch.tensor(self.augment_p, device=device)  # the values of the current step
+        self.std_now = torch.tensor(self.noise_std, device=device)
+
+    def set_step(self, step: int, total_steps: int) -> None:
+        """The step about to run, of a run of `total_steps`."""
+        self.step, self.total_steps = step, total_steps
+        self.p_now.fill_(self.augment_p)
+        self.std_now.fill_(self.noise_std)
 
     @property
     def noise_std(self) -> float:
@@ -114,13 +126,13 @@ class DInputs:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         groups = self.groups if sum(self.groups) == x.shape[1] else [x.shape[1]]
-        p = self.augment_p
-        for name in self.names if p > 0 else ():
+        ramped = self.p_end >= 0
+        for name in self.names if ramped or self.p > 0 else ():
             changed = AUGMENTATIONS[name](x, groups) if name in PER_IMAGE else AUGMENTATIONS[name](x)
-            if p >= 1:  # every image: no draw, so that such runs keep their random stream
+            if not ramped and self.p >= 1:  # every image: no draw, so that such runs keep their random stream
                 x = changed
             else:
-                chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+                chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self.p_now
                 x = torch.where(chosen, changed, x)
-        std = self.noise_std
-        return x + torch.randn_like(x) * std if std > 0 else x
+        # while it lasts and after: the same draw each step, only its scale falls (to 0)
+        return x + torch.randn_like(x) * self.std_now if self.noise > 0 else x

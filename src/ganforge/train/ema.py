@@ -25,19 +25,23 @@ class EMA(Hook):
         self.trainer, self.g = trainer, unwrap(trainer.g)
         self.ema = copy.deepcopy(self.g).requires_grad_(False)
         self.ema._compiled_call_impl = None  # a compiled G's copy would call G's compiled forward: run its own
+        # the step's weight of G, set before the step on the device: a CUDA graph's lerp reads it there
+        self.weight = torch.zeros((), device=next(self.g.parameters()).device)
 
     def beta(self, images_seen: int) -> float:
         t = self.trainer.cfg.train
         half_life = min(t.ema, images_seen * t.ema_rampup) if t.ema_rampup > 0 else t.ema
         return 0.5 ** (t.batch_size / max(half_life, 1e-8))
 
+    def before_step(self, step: int) -> None:
+        self.weight.fill_(1.0 - self.beta((step + 1) * self.trainer.cfg.train.batch_size))
+
     @torch.no_grad()
     def after_phase(self, phase: Phase) -> None:
         if phase.net != "g":
             return
-        beta = self.beta((self.trainer.progress.step + 1) * self.trainer.cfg.train.batch_size)
         for averaged, current in zip(self.ema.parameters(), self.g.parameters(), strict=True):
-            averaged.lerp_(current, 1.0 - beta)
+            averaged.lerp_(current, self.weight)
         for averaged, current in zip(self.ema.buffers(), self.g.buffers(), strict=True):
             averaged.copy_(current)
 

@@ -2,10 +2,14 @@
 every phase's forward, backward and optimiser step, captured once and replayed each step.
 
 The small presets (pix2pix at batch 1, the DCGANs) spend most of a GPU step launching kernels; a replayed
-graph launches them all at once. What a graph cannot hold falls back to the eager step, with the reason in
-the run's log: several processes, torch.compile, the fp16 loss scaler, a learning-rate decay, EMA weights,
-phases that do not run at every step, experience replay, DiffAugment and instance noise (each of these
-decides something on the host from step to step).
+graph launches them all at once. A graph replays the same kernels on the same tensors, so whatever changes
+from step to step is a tensor on the device, written in place before the replay by code outside the graph:
+the learning rate (a tensor the optimisers read; its decay advances after the step, NetOptimizer.advance),
+the ramps of train/schedules.py, EMA's weight (ema.py), DiffAugment's chance and the instance noise's scale
+(d_inputs.py); their random draws are the same each step. Experience replay runs eagerly until its buffer
+is full, then at fixed shapes (replay.py). What a graph cannot hold falls back to the eager step, with the
+reason in the run's log: several processes, torch.compile, the fp16 loss scaler, a ramp of Adam's beta2
+(a fused Adam takes it as a number), and phases that do not run at every step.
 
 Random numbers stay fresh at each replay (PyTorch advances the graph's Philox offsets), the optimisers
 run their capturable kernels (their step counters on the device), and the weights, optimiser state and
@@ -23,7 +27,7 @@ import torch
 from ..config import Config
 from .objective import phases_of
 from .runtime import Runtime
-from .schedules import scheduled
+from .schedules import beta2_ramped
 
 WARMUP_STEPS = 3  # eager steps before the capture: cuDNN's algorithm search and the optimisers' state
 
@@ -36,12 +40,7 @@ def unsupported(cfg: Config, r: Runtime) -> str | None:
         "several processes": r.world.size > 1,
         "torch.compile": r.compile,
         "fp16's loss scaler": r.precision == "fp16",
-        "a learning-rate decay": cfg.train.g_optim.lr_decay or cfg.train.d_optim.lr_decay,
-        "schedules (lr_end, beta2_start, penalty_end, condition_ramp)": scheduled(cfg),
-        "EMA weights": cfg.train.ema > 0,
-        "experience replay": cfg.train.replay_size > 0,
-        "DiffAugment": bool(cfg.data.diffaugment),
-        "instance noise": cfg.loss.instance_noise > 0,
+        "a ramp of Adam's beta2 (beta2_start)": beta2_ramped(cfg),
         "phases that skip or repeat steps": any(p.interval != 1 or p.repeats != 1 for p in phases_of(cfg)),
     }
     found = [why for why, present in reasons.items() if present]
@@ -49,10 +48,16 @@ def unsupported(cfg: Config, r: Runtime) -> str | None:
 
 
 class GraphedStep:
-    """Runs `step(batch)` eagerly for the first WARMUP_STEPS calls, then captures it and replays it."""
+    """Runs `step(batch)` eagerly for the first WARMUP_STEPS calls and until `ready()` (the step does the
+    same from then on), then captures it and replays it."""
 
-    def __init__(self, step: Callable[[Any], dict[str, torch.Tensor]], note: Callable[[str], None]):
-        self.step, self.note, self.calls = step, note, 0
+    def __init__(
+        self,
+        step: Callable[[Any], dict[str, torch.Tensor]],
+        note: Callable[[str], None],
+        ready: Callable[[], bool] = lambda: True,
+    ):
+        self.step, self.note, self.ready, self.calls = step, note, ready, 0
         self.failed = False
         self.graph: torch.cuda.CUDAGraph | None = None
         self.batch: Any = None
@@ -60,7 +65,7 @@ class GraphedStep:
 
     def __call__(self, batch: Any) -> dict[str, torch.Tensor]:
         self.calls += 1
-        if self.calls <= WARMUP_STEPS or self.failed:
+        if self.graph is None and (self.calls <= WARMUP_STEPS or self.failed or not self.ready()):
             return self.step(batch)
         if self.graph is None:
             try:

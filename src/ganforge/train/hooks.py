@@ -1,12 +1,11 @@
 """Hooks: pieces of training that act at fixed points of the loop, built by name from the run.
 
 A builder in `HOOKS` receives the trainer (its config, networks and optimisers) and returns a hook, or
-None when the config leaves it off. The loop calls `before_step` before each step, `after_phase` after each
-phase's optimiser step,
-`after_step` after each step, `after_log` after each metrics line and `after_samples` with each sample
-grid; a hook stops a run with `trainer.request_stop(Stop(...))`. A hook with
-`state_dict()`/`load_state_dict()` is saved and resumed with the
-run under its name; the networks it names in `networks()` (EMA weights) are saved under theirs, and an
+None when the config leaves it off. Each step (Trainer.train_step) calls `before_step` first, `after_phase`
+after each phase's optimiser step; the loop calls `after_step` after each step, `after_log` after each
+metrics line and `after_samples` with each sample grid; a hook stops a run with
+`trainer.request_stop(Stop(...))`. A hook with `state_dict()`/`load_state_dict()` is saved and resumed with
+the run under its name; the networks it names in `networks()` (EMA weights) are saved under theirs, and an
 inference contract may choose them (`InferenceContract.weights`). Training health, EMA and evaluation
 during training plug in here, without an edit of the loop.
 """

@@ -87,14 +87,14 @@ class Trainer:
         self.hooks = build_hooks(self)
         self.graphed: GraphedStep | None = None
         if cfg.train.cuda_graphs and not self.no_graph_reason:
-            self.graphed = GraphedStep(self.step_on, lambda text: self.monitor.note(text))
+            self.graphed = GraphedStep(self.step_on, self.monitor.note, self.objective.graph_ready)
         self.networks = {**self.nets, **{k: v for hook in self.hooks.values() for k, v in hook.networks().items()}}
 
         self.state = TrainingState()
         for name, component in {
             **self.networks,
-            "opt_g": self.optimizers["g"].optimizer,
-            "opt_d": self.optimizers["d"].optimizer,
+            "opt_g": self.optimizers["g"],
+            "opt_d": self.optimizers["d"],
             "sched_g": self.optimizers["g"].schedule,
             "sched_d": self.optimizers["d"].schedule,
             "rng": RandomStreams(cfg.train.seed, self.world),
@@ -158,21 +158,27 @@ class Trainer:
 
     def next_inputs(self) -> Any:
         """The next batch from the data, prepared by the objective for its phases."""
-        return self.objective.prepare(self.next_batch(), self.progress.step, self.total_steps)
+        return self.objective.prepare(self.next_batch())
 
     def request_stop(self, stop: Stop) -> None:
         """Stop after the current step (a hook's event, or weights that are no longer finite)."""
         self.stop = self.stop or stop
 
     def train_step(self) -> Metrics:
-        """One step: each due phase, with the networks it goes through but does not train frozen (replayed
-        as one CUDA graph with `train.cuda_graphs`). Returns detached metrics."""
-        step = self.graphed or self.step_on
-        return step(self.next_batch())
+        """One step: the values it reads set for it (the hooks' ramps, the objective's), then each due
+        phase, with the networks it goes through but does not train frozen (replayed as one CUDA graph with
+        `train.cuda_graphs`), then the learning-rate decays advanced. Returns detached metrics."""
+        for hook in self.hooks.values():  # outside a graph: what they set, the graph reads on the device
+            hook.before_step(self.progress.step)
+        self.objective.set_step(self.progress.step, self.total_steps)
+        metrics = (self.graphed or self.step_on)(self.next_batch())
+        for optimizer in self.optimizers.values():
+            optimizer.advance()
+        return metrics
 
     def step_on(self, batch: Any) -> Metrics:
         """The step of `train_step` on `batch` (phases that repeat draw further batches)."""
-        inputs = self.objective.prepare(batch, self.progress.step, self.total_steps)
+        inputs = self.objective.prepare(batch)
         metrics: Metrics = {}
         for phase in self.objective.phases:
             if self.progress.step % phase.interval:
@@ -239,8 +245,6 @@ class Trainer:
         try:
             with interrupted:
                 while self.progress.step < self.total_steps and not self._interrupted(interrupted) and not self.stop:
-                    for hook in self.hooks.values():
-                        hook.before_step(self.progress.step)
                     try:
                         metrics = self.train_step()
                     except StepAbandoned:

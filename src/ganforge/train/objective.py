@@ -67,13 +67,14 @@ class GANObjective:
     def __init__(self, cfg: Config, task: Task, g: nn.Module, d: nn.Module) -> None:
         self.cfg, self.task, self.g, self.d = cfg, task, g, d
         self.loss = build_adversarial_loss(cfg)
-        self.d_inputs = DInputs(cfg)
+        device = next(d.parameters()).device
+        self.d_inputs = DInputs(cfg, device)
         t = cfg.train
         self.replay = ReplayBuffer(t.replay_size, t.replay_prob, t.batch_size) if t.replay_size else None
         penalties = build_penalties(cfg)
         self.penalties = [p for p in penalties if p.interval == 1]
         self.lazy = {f"D_{p.name}": p for p in penalties if p.interval > 1}
-        self.penalty_scale = 1.0  # the ramp of R1/R2's gamma (schedules.py); 1 without one
+        self.penalty_scale = torch.ones((), device=device)  # the ramp of R1/R2's gamma (schedules.py)
         self.phases = phases_of(cfg)
         self._fake_for_g: torch.Tensor | None = None
         self._noise_for_g: torch.Tensor | None = None
@@ -112,9 +113,17 @@ class GANObjective:
         """State components of the objective's own parts: the replay buffer."""
         return {"replay": self.replay} if self.replay is not None else {}
 
-    def prepare(self, batch: Any, step: int, total_steps: int) -> tuple[Any, torch.Tensor]:
+    def set_step(self, step: int, total_steps: int) -> None:
+        """The values of the step about to run, set before it (outside a CUDA graph that replays it)."""
+        self.d_inputs.set_step(step, total_steps)
+
+    def graph_ready(self) -> bool:
+        """Whether the step does the same from now on, so that it may be captured: a replay buffer that is
+        still filling is not there yet."""
+        return self.replay is None or self.replay.full
+
+    def prepare(self, batch: Any) -> tuple[Any, torch.Tensor]:
         """(condition, real images) of a batch from the data, shared by the phases that use it."""
-        self.d_inputs.step, self.d_inputs.total_steps = step, total_steps
         return self.task.split(batch)
 
     def discriminate(self, cond: Any, images: torch.Tensor) -> torch.Tensor:

@@ -49,14 +49,28 @@ class ReplayBuffer:
             if paired:
                 self.conds[self.count : self.count + filling] = cond[:filling].detach()
             self.count += filling
-        rest = torch.arange(filling, n, device=device)
-        if len(rest):
-            swap = rest[torch.rand(len(rest), device=device) < self.prob]
-            slots = torch.randperm(self.size, device=device)[: len(swap)]
-            shown_fake[swap], self.fakes[slots] = self.fakes[slots], fake[swap]
+        if filling < n:  # the rest trade places with kept fakes: shapes that do not depend on the draws
+            k = n - filling
+            swap = torch.rand(k, device=device) < self.prob
+            slots = torch.rand(self.size, device=device).argsort()[:k]  # distinct places, drawn at random
+            shown_fake[filling:] = self._trade(self.fakes, slots, swap, fake[filling:])
             if paired:
-                shown_cond[swap], self.conds[slots] = self.conds[slots], cond[swap].detach()
+                shown_cond[filling:] = self._trade(self.conds, slots, swap, cond[filling:].detach())
         return shown_cond, shown_fake
+
+    @property
+    def full(self) -> bool:
+        """From here on every call does the same (a CUDA graph may replay it)."""
+        return self.count >= self.size
+
+    @staticmethod
+    def _trade(kept: torch.Tensor, slots: torch.Tensor, swap: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """Where `swap`, the new item takes the place of the kept one at its slot, which is returned to be
+        shown; elsewhere the new item is shown and the kept one stays."""
+        old = kept[slots]
+        chosen = swap.view(-1, *[1] * (new.dim() - 1))
+        kept[slots] = torch.where(chosen, new, old)
+        return torch.where(chosen, old, new)
 
     def state_dict(self) -> dict:
         state: dict[str, Any] = {"count": self.count}

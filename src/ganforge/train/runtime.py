@@ -29,8 +29,8 @@ from torch import nn
 
 from ..config import Config
 from ..devices import cpu_bfloat16, resolve_device
-from ..models import family_of
 from ..errors import UserError
+from ..models import family_of
 from . import distributed
 from .distributed import World
 

@@ -9,7 +9,8 @@ the end as a fraction of `loss.r1` and `loss.r2` (1: constant); `data.augment_p_
 chance at the end (train/d_inputs.py ramps it, from the step it is given). Each is a function of the step
 and the run's total steps alone, so that a resumed run takes the same values as an unbroken one. The hook
 sets them before each step; a phase that runs lazily keeps its StyleGAN2 correction (learning rate times
-the lazy ratio, beta2 to its power).
+the lazy ratio, beta2 to its power). Values the step reads from the device (a learning rate kept as a
+tensor for a CUDA graph, the penalty's scale, the class strength) are written in place.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from ..config import Config, OptimConfig
 from ..models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from .hooks import HOOKS, Hook, TrainerView
+from .optim import set_value
 from .ramps import cosine, run_progress
 
 
@@ -43,6 +45,11 @@ def _conditional(cfg: Config) -> bool:
 
 def _augment_ramp(cfg: Config) -> bool:
     return bool(cfg.data.diffaugment) and cfg.data.augment_p_end >= 0
+
+
+def beta2_ramped(cfg: Config) -> bool:
+    """Whether Adam's beta2 ramps: a fused Adam takes it as a number, which a CUDA graph would freeze."""
+    return any(o.beta2_start > 0 for o in (cfg.train.g_optim, cfg.train.d_optim))
 
 
 def scheduled(cfg: Config) -> bool:
@@ -73,10 +80,10 @@ class Schedules(Hook):
         for name, o in (("g", t.cfg.train.g_optim), ("d", t.cfg.train.d_optim)):
             ratio = t.objective.lazy_ratio(name)
             for group in t.optimizers[name].optimizer.param_groups:
-                group["lr"] = learning_rate(o, progress) * ratio
+                set_value(group, "lr", learning_rate(o, progress) * ratio)
                 if "betas" in group:
                     group["betas"] = (group["betas"][0], beta2(o, progress) ** ratio)
-        t.objective.penalty_scale = penalty_scale(t.cfg, progress)
+        t.objective.penalty_scale.fill_(penalty_scale(t.cfg, progress))
         if _conditional(t.cfg):
             strength = condition_strength(t.cfg, progress)
             for m in self._class_modules():
