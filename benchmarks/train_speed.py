@@ -3,8 +3,9 @@
     python benchmarks/train_speed.py [--presets dcgan-mnist dcgan] [--variants eager default optimised]
                                      [--steps 10] [--device auto]
 
-Variants: `eager` (float32, NCHW, not compiled), `default` (the runtime's defaults on this device:
-bfloat16 autocast and channels_last on CUDA, float32 on the CPU), `optimised` (the defaults plus
+Variants: `eager` (float32, NCHW, not compiled), `default` (the runtime's defaults on this device: float32
+with TF32 on CUDA; on a CPU bfloat16 and channels_last where it computes in bfloat16 natively, float32
+elsewhere), `fp32`, `bf16` (with channels_last) and `bf16-nchw`, `optimised` (the defaults plus
 torch.compile; the compile time is reported apart) and `graphs` (the defaults, each step replayed as one
 CUDA graph). Each (preset, variant) runs in its own process so that
 its peak memory (CUDA allocator peak, or the process's peak resident set on the CPU) is its own.

@@ -200,3 +200,29 @@ def test_fp16_on_the_cpu_is_refused_in_one_line(capsys, tmp_path):
 def test_cuda_graphs_on_the_cpu_train_eagerly_and_say_why(tmp_path):
     run = train(tmp_path, "graphs", "train.cuda_graphs=true", steps=2)
     assert "train.cuda_graphs is off for this run: the device is not CUDA" in (run.dir / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("preset", ["dcgan", "unet-restore"])
+def test_losses_stay_float32_under_bfloat16_autocast(tmp_path, preset):
+    """The networks run in bfloat16, what they are judged by does not: the adversarial losses, L1, SSIM,
+    GMSD and TV, and every metric logged, come out float32."""
+    from ganforge.api import resolve_config
+    from ganforge.train.loop import Trainer
+
+    over = ["train.precision=bf16", "train.batch_size=4", "data.image_size=32"]
+    if preset == "dcgan":
+        over += ["model.width=8"]
+    else:
+        over += ["model.n_levels=2", "model.n_channels=16", "loss.ssim=1", "loss.gmsd=1", "loss.tv=1"]
+    t = Trainer(
+        resolve_config(preset, data="digits" if preset == "dcgan" else None, overrides=over), tmp_path, quiet=True
+    )
+    inputs = t.next_inputs()
+    for phase in t.objective.phases:
+        with t.runtime.autocast():
+            fake = t.objective._fakes(*inputs)
+            loss, metrics = t.objective(phase, inputs)
+        assert fake.dtype == torch.bfloat16  # the forward passes did run in bfloat16
+        assert loss.dtype == torch.float32 and {v.dtype for v in metrics.values()} == {torch.float32}, phase.name
+        if phase.name == "G" and preset == "unet-restore":
+            assert {"g_l1", "g_ssim", "g_gmsd", "g_tv"} <= set(metrics)

@@ -191,7 +191,7 @@ class TrainConfig:
     replay_prob: float = option(
         0.5, at_least=0, at_most=1, used=(lambda c: c.train.replay_size > 0, "train.replay_size > 0")
     )
-    # autocast; auto: bf16 in a CUDA graph, else fp32 (train/runtime.py says why)
+    # autocast; auto: bf16 in a CUDA graph or on a CPU with native bf16, else fp32 (train/runtime.py)
     precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"))
     channels_last: str = option("auto", choices=("auto", "on", "off"))  # NHWC convs; auto: in bf16/fp16
     compile: bool = False  # torch.compile the networks (train/runtime.py)

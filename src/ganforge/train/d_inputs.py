@@ -108,8 +108,10 @@ class DInputs:
     def set_step(self, step: int, total_steps: int) -> None:
         """The step about to run, of a run of `total_steps`."""
         self.step, self.total_steps = step, total_steps
-        self.p_now.fill_(self.augment_p)
-        self.std_now.fill_(self.noise_std)
+        if self.p_end >= 0:  # only what changes is written (each write is a kernel on a GPU)
+            self.p_now.fill_(self.augment_p)
+        if self.noise > 0:
+            self.std_now.fill_(self.noise_std)
 
     @property
     def noise_std(self) -> float:
