@@ -55,8 +55,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Per task and metric: mean and sd of each precision, their difference and its standard error."""
     out = []
     for task, (_, _, metrics) in TASKS.items():
+        ours = [r for r in rows if r["task"] == task]
         for metric in metrics:
-            ours = [r for r in rows if r["task"] == task]
             values = {p: [r[metric] for r in ours if r["precision"] == p] for p in ("fp32", "bf16")}
             if not all(len(v) >= 2 for v in values.values()):
                 continue

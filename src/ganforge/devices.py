@@ -34,7 +34,7 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
 CPU_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16"}
 
 
-def _cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str] | None:
+def _cpu_flags(cpuinfo: Path) -> set[str] | None:
     try:
         text = cpuinfo.read_text()
     except OSError:
