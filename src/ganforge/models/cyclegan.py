@@ -1,0 +1,90 @@
+"""CycleGAN's networks (Zhu et al. 2017, "Unpaired image-to-image translation using cycle-consistent
+adversarial networks"), as their reference code builds them.
+
+Generator (Johnson et al.'s ResNet, the paper's appendix 7.2): c7s1-64, d128, d256, R256 x blocks, u128,
+u64, c7s1-3. cXs1-k: reflection padding, a XxX convolution with k filters, instance norm, ReLU; dk: a 3x3
+convolution of stride 2, instance norm, ReLU; Rk: a residual block of two 3x3 convolutions (reflection
+padding), the first followed by ReLU; uk: a 3x3 transposed convolution of stride 1/2, instance norm, ReLU;
+the last layer ends in tanh. 9 blocks at 256 px, 6 at 128 px and below. Instance norm has no affine
+parameters, so the convolutions keep their biases: 11,378,179 parameters with 9 blocks, 7,837,699 with 6.
+
+Discriminator: the 70x70 PatchGAN, C64-C128-C256-C512 (4x4 convolutions, stride 2 but the last, instance
+norm but on the first, LeakyReLU 0.2) and a 4x4 convolution to one logit per patch: 2,764,737 parameters
+on 3 channels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _instance_norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+class ResidualBlock(nn.Module):
+    """x + (pad, conv 3x3, norm, ReLU, [dropout], pad, conv 3x3, norm)(x)."""
+
+    def __init__(self, channels: int, dropout: float = 0.0):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _instance_norm(channels), nn.ReLU(True),
+        ]  # fmt: skip
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _instance_norm(channels)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Image to image of the same size (a multiple of 4): two stride-2 downsamplings, `blocks` residual
+    blocks at a quarter of the size, two upsamplings."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, blocks: int = 9,
+                 dropout: float = 0.0):  # fmt: skip
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), _instance_norm(width), nn.ReLU(True),
+        ]  # fmt: skip
+        channels = width
+        for _ in range(2):  # d128, d256
+            layers += [nn.Conv2d(channels, channels * 2, 3, stride=2, padding=1), _instance_norm(channels * 2),
+                       nn.ReLU(True)]  # fmt: skip
+            channels *= 2
+        layers += [ResidualBlock(channels, dropout) for _ in range(blocks)]
+        for _ in range(2):  # u128, u64
+            layers += [
+                nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1, output_padding=1),
+                _instance_norm(channels // 2), nn.ReLU(True),
+            ]  # fmt: skip
+            channels //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """The 70x70 PatchGAN with instance norm: (N, C, S, S) -> (N, 1, S/8 - 2, S/8 - 2) logits, 30x30 at
+    256 px, each judging one overlapping 70x70 patch."""
+
+    def __init__(self, in_channels: int = 3, width: int = 64, layers: int = 3):
+        super().__init__()
+        parts: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        channels = width
+        for i in range(1, layers + 1):  # C128, C256 of stride 2, then C512 of stride 1
+            out = width * min(2**i, 8)
+            stride = 2 if i < layers else 1
+            parts += [nn.Conv2d(channels, out, 4, stride=stride, padding=1), _instance_norm(out),
+                      nn.LeakyReLU(0.2, True)]  # fmt: skip
+            channels = out
+        parts.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
+        self.net = nn.Sequential(*parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
