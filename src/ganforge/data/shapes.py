@@ -184,6 +184,19 @@ def _build(n: int, image_size: int, seed: int, split: str) -> tuple[torch.Tensor
     return torch.from_numpy(labels), as_chw(inputs), as_chw(targets)
 
 
+@functools.lru_cache(maxsize=4)
+def unpaired_sides(n: int, image_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An unpaired task from the same scenes (CycleGAN's kind): side A, the flat label maps of the first
+    ``n`` training scenes; side B, the renderings of the next ``n``. No image of B renders a scene of A,
+    so nothing pairs them; the true renderings of held-out label maps are the test split's pairs. uint8
+    (n, 3, size, size) each."""
+    labels = make_labels(2 * n, image_size, seed, "train")
+    step = max(1, _RENDER_PIXELS // (image_size * image_size))
+    rendered = np.concatenate([render_target(labels[i : i + step]) for i in range(n, 2 * n, step)])
+    as_chw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    return as_chw(labels_to_input(labels[:n])), as_chw(rendered)
+
+
 class ShapesPairs(ImageDataset):
     """``n`` pairs ``(input, target)`` of float32 (3, image_size, image_size) tensors in [-1, 1].
 
