@@ -16,6 +16,7 @@ from ganforge.registry import HOOKS
 from ganforge.train.d_inputs import AUGMENTATIONS, DInputs
 from ganforge.train.hooks import Hook
 from ganforge.train.schedules import cosine
+from tests.conftest import tiny_overrides
 
 RAMPS = ["train.g_optim.lr=0.002", "train.g_optim.lr_end=0.0005", "train.d_optim.lr=0.001",
          "train.d_optim.beta1=0", "train.d_optim.beta2=0.99", "train.d_optim.beta2_start=0.9",
@@ -69,8 +70,8 @@ def test_each_step_takes_the_values_of_the_formula(tmp_path, seen):
         assert augment_p == pytest.approx(0.2 + 0.7 * 0.5 * (1 + math.cos(math.pi * t)))
     log = (tmp_path / "r" / "log.txt").read_text()
     assert (
-        "schedules (cosine over 5 steps): lr 0.002 -> 0.0005 (G), beta2 0.9 -> 0.99 (D), R1/R2 gamma x1 -> x0.1, "
-        "DiffAugment's chance 0.9 -> 0.2" in log
+        "schedules (cosine over 5 steps unless said): lr 0.002 -> 0.0005 (G), beta2 0.9 -> 0.99 (D), "
+        "R1/R2 gamma x1 -> x0.1, DiffAugment's chance 0.9 -> 0.2" in log
     )
 
 
@@ -108,3 +109,26 @@ def test_a_run_resumed_midway_ends_with_the_same_weights(tmp_path):
 def test_a_schedule_and_a_keras_decay_are_not_both_allowed():
     with pytest.raises(UserError, match="train.g_optim.lr_end and train.g_optim.lr_decay .* keep one"):
         load_config({"train": {"g_optim": {"lr_end": 1e-5, "lr_decay": 0.1}}})
+
+
+def test_cyclegans_linear_decay_holds_then_falls_to_zero(tmp_path):
+    """lr_schedule=linear with lr_hold=0.5 and lr_end=0: the learning rate of the first half, then a straight
+    line to 0 at the last step (CycleGAN's 100 + 100 epochs, counted in steps)."""
+    from ganforge.train.schedules import learning_rate
+
+    o = load_config({"train": {"g_optim": {"lr": 2e-4, "lr_schedule": "linear", "lr_hold": 0.5}}}).train.g_optim
+    for progress, expected in [(0, 2e-4), (0.3, 2e-4), (0.5, 2e-4), (0.75, 1e-4), (0.9, 0.4e-4), (1, 0)]:
+        assert learning_rate(o, progress) == pytest.approx(expected, abs=1e-12)
+    cosine_path = load_config({"train": {"g_optim": {"lr": 2e-4, "lr_schedule": "cosine", "lr_hold": 0.5}}})
+    assert learning_rate(cosine_path.train.g_optim, 0.75) == pytest.approx(1e-4)  # halfway down the cosine
+    run = ganforge.train(
+        "dcgan",
+        data="digits",
+        steps=5,
+        out=tmp_path / "r",
+        quiet=True,
+        overrides=["train.g_optim.lr_schedule=linear", "train.g_optim.lr_hold=0.5", *tiny_overrides()],
+    )
+    assert "lr 0.0002 -> 0 (G, linear after 50%)" in (run.dir / "log.txt").read_text()
+    with pytest.raises(UserError, match="lr_schedule and train.d_optim.lr_decay"):
+        load_config({"train": {"d_optim": {"lr_schedule": "linear", "lr_decay": 0.1}}})

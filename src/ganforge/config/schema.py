@@ -130,8 +130,11 @@ class OptimConfig:
     eps: float = option(1e-7, positive=True)
     lr_decay: float = option(0.0, at_least=0)  # Keras `decay`: lr / (1 + lr_decay * step)
     clip_value: float = option(0.0, at_least=0)  # clip each gradient element to [-v, v] (Keras `clipvalue`); 0 = off
-    # the learning rate at the run's last step, reached along a half cosine from lr (R3GAN); 0 = constant
+    # the learning rate at the run's last step (R3GAN: a half cosine from lr; CycleGAN: linear to 0)
     lr_end: float = option(0.0, at_least=0)
+    # the path to lr_end: auto (cosine where lr_end > 0, else constant), constant, cosine, linear
+    lr_schedule: str = option("auto", choices=("auto", "constant", "cosine", "linear"))
+    lr_hold: float = option(0.0, at_least=0, below=1)  # the share of the run at lr before the path starts
     # adam's beta2 at step 0, rising along the same cosine to beta2 (R3GAN: 0.9 to 0.99); 0 = constant
     beta2_start: float = option(0.0, at_least=0, below=1)
 
@@ -356,8 +359,9 @@ def validate(cfg: Config, origin: str) -> None:
         )
     for name in ("g_optim", "d_optim"):
         o = getattr(cfg.train, name)
-        if o.lr_end and o.lr_decay:
+        if (o.lr_end or o.lr_schedule in ("cosine", "linear")) and o.lr_decay:
+            what = "lr_end" if o.lr_end else "lr_schedule"
             raise UserError(
-                f"train.{name}.lr_end and train.{name}.lr_decay in {origin} both change the learning rate: keep one"
+                f"train.{name}.{what} and train.{name}.lr_decay in {origin} both change the learning rate: keep one"
             )
     cfg.model.check(cfg, origin)

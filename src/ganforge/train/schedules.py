@@ -3,7 +3,9 @@ the gamma of R1 and R2, each along a half cosine from its value at step 0 to its
 and the strength of a conditional model's class, from 0 to 1 over the first `model.condition_ramp` of the
 run (models/conditional.py).
 
-`train.g_optim.lr_end` / `train.d_optim.lr_end`: the learning rate at the end (0: constant); `beta2_start`:
+`train.g_optim.lr_end` / `train.d_optim.lr_end`: the learning rate at the end, reached along
+`lr_schedule` (auto: a half cosine where lr_end > 0, else constant; cosine; linear, CycleGAN's decay to 0)
+after the first `lr_hold` of the run at `lr`; `beta2_start`:
 Adam's beta2 at the start, rising to `beta2` (0: constant); `loss.penalty_end`: the gamma of R1 and R2 at
 the end as a fraction of `loss.r1` and `loss.r2` (1: constant); `data.augment_p_end`, DiffAugment's
 chance at the end (train/d_inputs.py ramps it, from the step it is given). Each is a function of the step
@@ -22,8 +24,23 @@ from .optim import set_value
 from .ramps import cosine, run_progress
 
 
+def lr_shape(o: OptimConfig) -> str:
+    """constant, cosine or linear: what `lr_schedule` (auto: cosine where lr_end is set) means for `o`."""
+    if o.lr_schedule == "auto":
+        return "cosine" if o.lr_end > 0 else "constant"
+    return o.lr_schedule
+
+
 def learning_rate(o: OptimConfig, progress: float) -> float:
-    return cosine(o.lr, o.lr_end, progress) if o.lr_end > 0 else o.lr
+    """The learning rate at `progress` (0 to 1) of the run: `lr` for the first `lr_hold` of it, then along
+    the schedule's shape to `lr_end` at the last step."""
+    shape = lr_shape(o)
+    if shape == "constant":
+        return o.lr
+    along = max(0.0, progress - o.lr_hold) / (1.0 - o.lr_hold)
+    if shape == "linear":
+        return o.lr + (o.lr_end - o.lr) * min(along, 1.0)
+    return cosine(o.lr, o.lr_end, along)
 
 
 def beta2(o: OptimConfig, progress: float) -> float:
@@ -55,8 +72,14 @@ def beta2_ramped(cfg: Config) -> bool:
 def scheduled(cfg: Config) -> bool:
     """Whether any value of `cfg` ramps."""
     optims = (cfg.train.g_optim, cfg.train.d_optim)
-    ramps = any(o.lr_end > 0 or o.beta2_start > 0 for o in optims) or cfg.loss.penalty_end != 1.0
+    ramps = any(lr_shape(o) != "constant" or o.beta2_start > 0 for o in optims) or cfg.loss.penalty_end != 1.0
     return ramps or _conditional(cfg) or _augment_ramp(cfg)
+
+
+def _path(o: OptimConfig) -> str:
+    """How a learning rate gets to its end, for the log: nothing for the plain cosine."""
+    hold = f" after {o.lr_hold:.0%}" if o.lr_hold else ""
+    return f", {lr_shape(o)}{hold}" if lr_shape(o) != "cosine" or hold else ""
 
 
 class Schedules(Hook):
@@ -92,7 +115,8 @@ class Schedules(Hook):
     def notes(self) -> list[str]:
         c = self.trainer.cfg
         g, d = c.train.g_optim, c.train.d_optim
-        parts = [f"lr {o.lr:g} -> {learning_rate(o, 1):g} ({n})" for n, o in (("G", g), ("D", d)) if o.lr_end > 0]
+        parts = [f"lr {o.lr:g} -> {learning_rate(o, 1):g} ({n}{_path(o)})" for n, o in (("G", g), ("D", d))
+                 if lr_shape(o) != "constant"]  # fmt: skip
         parts += [f"beta2 {o.beta2_start:g} -> {o.beta2:g} ({n})" for n, o in (("G", g), ("D", d)) if o.beta2_start]
         if c.loss.penalty_end != 1.0:
             parts.append(f"R1/R2 gamma x1 -> x{c.loss.penalty_end:g}")
@@ -100,7 +124,7 @@ class Schedules(Hook):
             parts.append(f"DiffAugment's chance {c.data.augment_p:g} -> {c.data.augment_p_end:g}")
         if _conditional(c):
             parts.append(f"the class fades in over the first {c.model.condition_ramp:.0%} of the run")
-        return [f"schedules (cosine over {self.trainer.total_steps} steps): " + ", ".join(parts)]
+        return [f"schedules (cosine over {self.trainer.total_steps} steps unless said): " + ", ".join(parts)]
 
 
 HOOKS.register("schedules", lambda trainer: Schedules(trainer) if scheduled(trainer.cfg) else None)
