@@ -159,6 +159,10 @@ class LossConfig:
     # R1 and R2's gamma at the run's last step, as a fraction of r1 and r2, along a half cosine (R3GAN: 0.1)
     penalty_end: float = option(1.0, at_least=0, at_most=1000)
     label_smoothing: float = option(0.0, at_least=0, below=1)  # one-sided: reals' target 1 - s (bce, lsgan)
+    # unpaired translation (cyclegan): the weight of cycle consistency, L1(G_BA(G_AB(a)), a) and back (10),
+    # and of the identity terms L1(G_AB(b), b) and back, as a fraction of it (0.5)
+    cycle: float = option(0.0, at_least=0)
+    identity: float = option(0.0, at_least=0)
     instance_noise: float = option(
         0.0, at_least=0
     )  # std of Gaussian noise on D's inputs (of the [-1, 1] range), falling to 0

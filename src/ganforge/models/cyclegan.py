@@ -88,3 +88,26 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class CycleGenerator(nn.Module):
+    """The two generators as one network (one optimiser, one checkpoint entry, as the reference's one Adam
+    over both): `ab` translates A to B, `ba` B to A; calling it translates A to B."""
+
+    def __init__(self, ab: nn.Module, ba: nn.Module):
+        super().__init__()
+        self.ab, self.ba = ab, ba
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ab(x)
+
+
+class CycleDiscriminator(nn.Module):
+    """The two discriminators as one network: `a` judges images of side A, `b` of side B."""
+
+    def __init__(self, a: nn.Module, b: nn.Module):
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(x)
