@@ -19,22 +19,45 @@ class EpochBatches:
     """Index batches over epochs; epoch e is a permutation drawn from (seed, e), cut into full batches.
 
     With several processes (rank, world_size) each takes every world_size-th batch of the same order.
+    With `n_other` (unpaired data: two piles of images that do not correspond) each index is a pair
+    (i, j): i as above, j from an independent stream of permutations of the other pile, read on across its
+    own epochs, so that the two sides are drawn independently and a resumed run draws the same.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, start_batch: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(self, n: int, batch_size: int, seed: int, start_batch: int = 0, rank: int = 0, world_size: int = 1,
+                 n_other: int | None = None):  # fmt: skip
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.batches_per_epoch = n // (batch_size * world_size)
         self.start_batch = start_batch
+        self.n_other = n_other
+        self._cached: tuple[int, np.ndarray] | None = None
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list]:
         epoch, b = divmod(self.start_batch, self.batches_per_epoch)
+        count = self.start_batch
         while True:
             order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
             for i in range(b, self.batches_per_epoch):
                 first = (i * self.world_size + self.rank) * self.batch_size
-                yield order[first : first + self.batch_size].tolist()
+                batch = order[first : first + self.batch_size].tolist()
+                if self.n_other is not None:
+                    batch = list(zip(batch, self._other(count), strict=True))
+                count += 1
+                yield batch
             epoch, b = epoch + 1, 0
+
+    def _other(self, count: int) -> list[int]:
+        """The other pile's indices of global batch `count` (this process's share of it)."""
+        start = (count * self.world_size + self.rank) * self.batch_size
+        positions = range(start, start + self.batch_size)
+        return [int(self._other_order(p // self.n_other)[p % self.n_other]) for p in positions]
+
+    def _other_order(self, epoch: int) -> np.ndarray:
+        """The other pile's permutation in its epoch `epoch` (kept while it lasts)."""
+        if self._cached is None or self._cached[0] != epoch:
+            self._cached = (epoch, np.random.default_rng([self.seed, 1 << 20, epoch]).permutation(self.n_other))
+        return self._cached[1]
 
 
 RESIDENT_BYTES = 2**30  # an in-memory data set up to this size (as float32) is kept whole on the device
@@ -67,7 +90,8 @@ class BatchStream:
                 f"the data set has {n} images, fewer than one batch of {batch_size * world_size}; "
                 "lower --batch-size or add images"
             )
-        self.sampler = EpochBatches(n, batch_size, seed, start_batch, rank, world_size)
+        other = dataset.other_size if getattr(dataset, "unpaired", False) else None  # type: ignore[attr-defined]
+        self.sampler = EpochBatches(n, batch_size, seed, start_batch, rank, world_size, n_other=other)
         self.batches_per_epoch = self.sampler.batches_per_epoch
         self.runtime = runtime
         self.resident = _resident(dataset, runtime) if dataset.in_memory else None
@@ -98,10 +122,11 @@ class BatchStream:
 
     def __next__(self):
         if self.resident is not None:
-            index = torch.tensor(next(self._order), dtype=torch.long)
+            index = torch.tensor(next(self._order), dtype=torch.long)  # (batch,) or, unpaired, (batch, 2)
             if self.runtime.device.type == "cuda":
                 index = index.pin_memory().to(self.runtime.device, non_blocking=True)
-            picked = tuple(self._on_device(t[index]) for t in self.resident)
+            columns = index.unbind(1) if index.dim() == 2 else [index] * len(self.resident)
+            picked = tuple(self._on_device(t[i]) for t, i in zip(self.resident, columns, strict=True))
             return picked if len(picked) > 1 else picked[0]
         batch = next(self._it)
         if isinstance(batch, (list, tuple)):
@@ -117,6 +142,11 @@ class BatchStream:
 
 def _resident(dataset: ImageDataset, runtime: Runtime) -> tuple[torch.Tensor, ...] | None:
     """The whole data set stacked on the device (a tensor per part of an item), or None if too large."""
+    if getattr(dataset, "unpaired", False):  # each side stacked alone: the stream indexes them apart
+        sides = (dataset.a, dataset.b)  # type: ignore[attr-defined]
+        if sum(len(x) * x[0].numel() for x in sides) * 4 > RESIDENT_BYTES:
+            return None
+        return tuple(runtime.images(torch.stack([x[i] for i in range(len(x))]).float()) for x in sides)
     first = dataset[0]
     parts = first if isinstance(first, (tuple, list)) else (first,)
     if len(dataset) * sum(p.numel() for p in parts) * 4 > RESIDENT_BYTES:  # type: ignore[arg-type]
