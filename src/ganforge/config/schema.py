@@ -59,6 +59,7 @@ def _augmented(cfg: Config) -> bool:
 
 
 FOR_PAIRS = (_paired, "image-to-image runs")
+FOR_TRANSLATION = (lambda cfg: cfg.task in ("paired", "unpaired"), "image-to-image runs")
 EVALUATING = (lambda c: c.eval.every > 0, "eval.every > 0")
 MAX_EVAL_IMAGES = 50_000  # FID-50k, the most papers use; the images are scored in batches
 
@@ -100,7 +101,7 @@ class DataConfig:
     in_channels: int = option(3, choices=(1, 3), used=FOR_PAIRS)  # channels of the input images of paired tasks
     # paired: AtoB, BtoA, or the data set's own (auto)
     direction: str = option("auto", choices=("auto", *DIRECTIONS), used=FOR_PAIRS)
-    jitter: bool = option(True, used=FOR_PAIRS)  # paired: random resize-crop and mirror of the training pairs
+    jitter: bool = option(True, used=FOR_TRANSLATION)  # random resize-crop and mirror of the training images
     # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
     degrade: str = option("", check=parsed_by("data.degrade"))
     # held-out data for sample grids and evaluate (default: the val split of `name`)

@@ -18,6 +18,7 @@ from .labels import Labelled, labelled
 from .mnist import IDXImageDataset, load_mnist
 from .paired import MissingSplit, PairedFolder
 from .shapes import LARGEST, ShapesPairs
+from .unpaired import unpaired_shapes
 
 UNCONDITIONAL = {
     "digits": "the 1,797 UCI handwritten digits shipped with scikit-learn (embedded, no download)",
@@ -42,6 +43,8 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
     name = d.val_name if split != "train" and d.val_name else d.name
     if cfg.task == "paired" and not d.degrade:
         return _paired(cfg, name, split)
+    if cfg.task == "unpaired":
+        return _unpaired(cfg, name, split)
     if name == "shapes":
         clean = _shapes(cfg, split).targets.float().div(127.5).sub(1)
         return TensorImages(as_channels(clean, d.channels), name="embedded shapes renderings")
@@ -135,6 +138,18 @@ def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
         bad_images=d.bad_images,
         max_pixels=d.max_pixels,
     )
+
+
+def _unpaired(cfg: Config, name: str, split: str) -> ImageDataset:
+    """Two piles of images for training (data/unpaired.py); held out, pairs where the data have them (the
+    embedded shapes: label maps and their true renderings, which training never pairs)."""
+    if name != "shapes":
+        raise UserError(f"unpaired data {name!r}: only the embedded shapes so far; use --data shapes")
+    if split != "train":
+        return _shapes(cfg, split)
+    if cfg.data.image_size > LARGEST:
+        return _shapes(cfg, split)  # which says what to do
+    return unpaired_shapes(1000, cfg.data.image_size, cfg.train.seed)
 
 
 def _shapes(cfg: Config, split: str) -> ImageDataset:

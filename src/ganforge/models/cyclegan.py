@@ -15,8 +15,14 @@ on 3 channels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+from ..config import Config, ModelConfig, option
+from .family import Family, register_family
+from .layers import INIT_SCHEMES, require_image_size
 
 
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
@@ -111,3 +117,26 @@ class CycleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.b(x)
+
+
+@dataclass
+class CycleGANOptions(ModelConfig):
+    width: int = option(64, positive=True, at_most=1024)  # ngf and ndf
+    blocks: int = option(0, at_least=0, at_most=64)  # residual blocks; 0: 9 at 256 px and above, else 6
+    g_dropout: float = option(0.0, at_least=0, below=1)  # in the residual blocks (the reference's --no_dropout)
+    init: str = option("normal", choices=INIT_SCHEMES)
+
+    def check(self, cfg: Config, origin: str) -> None:
+        require_image_size(cfg.data.image_size, lambda s: s >= 32 and s % 4 == 0, "cyclegan", "a multiple of 4, >= 32")
+
+
+def _build(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    m, c = cfg.model, cfg.data.channels
+    blocks = m.blocks or (9 if cfg.data.image_size >= 256 else 6)
+    make = lambda: ResnetGenerator(c, c, m.width, blocks, m.g_dropout)  # noqa: E731
+    return CycleGenerator(make(), make()), CycleDiscriminator(
+        PatchDiscriminator(c, m.width), PatchDiscriminator(c, m.width)
+    )
+
+
+register_family(Family("cyclegan", "unpaired", CycleGANOptions, _build, description="Zhu et al. 2017"))

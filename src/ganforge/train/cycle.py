@@ -22,7 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config
+from ..data import held_out_pairs
+from ..data.augment import random_jitter
+from ..data.base import ImageDataset
 from ..losses import build_adversarial_loss
+from ..models.contract import InferenceContract
+from ..registry import TASKS
 from .d_inputs import DInputs
 from .objective import Metrics, Phase
 from .replay import ReplayBuffer
@@ -121,3 +126,48 @@ class CycleObjective:
             total = total + self.cfg.loss.cycle * self.cfg.loss.identity * identity
             metrics["g_identity"] = identity / 2
         return total, {"g_loss": total, **metrics}
+
+
+class UnpairedTask(Task):
+    """Batches of (side A, side B) images that do not correspond; each side's jitter drawn alone. The grid:
+    held-out images of each side, their translation and its way back."""
+
+    def __init__(self, cfg: Config, dataset: ImageDataset | None = None):
+        super().__init__(cfg, dataset)
+        self.jitter = cfg.data.jitter
+
+    def split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = batch
+        if self.jitter:
+            size = self.cfg.data.image_size
+            a, b = (random_jitter(x, x, size)[0] for x in (a, b))
+        return a, b
+
+    def fixed_inputs(self) -> list[torch.Tensor]:
+        """The first held-out pairs' inputs (side A) and targets (side B), or the training sides' first."""
+        held_out, _ = held_out_pairs(self.cfg, ("val", "test", "train"))
+        n = min(self.cfg.train.grid_size, 8, len(held_out))
+        items = [held_out[(i, i)] if getattr(held_out, "unpaired", False) else held_out[i] for i in range(n)]
+        return [torch.stack([x[0] for x in items]), torch.stack([x[1] for x in items])]
+
+    def sample_grid(
+        self, g: nn.Module, contract: InferenceContract, fixed: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, int]:
+        """Rows of real A | A->B | A->B->A, then real B | B->A | B->A->B."""
+        g = unwrap(g)
+        rows = []
+        for real, there, back in ((fixed[0], g.ab, g.ba), (fixed[1], g.ba, g.ab)):
+            real = real.to(next(g.parameters()).device)
+            moved = contract.run(there, real)
+            rows += [
+                torch.stack([r, m, c]) for r, m, c in zip(real.float(), moved, contract.run(back, moved), strict=True)
+            ]
+        return torch.cat(rows), 3
+
+    @staticmethod
+    def example_inputs(cfg: Config, which: str, n: int = 2) -> tuple[torch.Tensor, ...]:
+        s = cfg.data.image_size
+        return (torch.zeros(n, cfg.data.channels, s, s),)
+
+
+TASKS.register("unpaired", UnpairedTask)

@@ -25,6 +25,7 @@ from ..runs.checkpoint import resume_point, save_checkpoint
 from ..runs.layout import LATEST, RunLayout, step_name
 from ..runs.run import Run, save_config
 from . import ema, evaluation, schedules, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
+from .cycle import CycleObjective
 from .data_stream import BatchStream
 from .graphs import GraphedStep, unsupported
 from .hooks import Stop, build_hooks
@@ -71,7 +72,8 @@ class Trainer:
         self.parallel = {name: self.runtime.parallel(net) for name, net in self.nets.items()}
         self._params = {name: list(net.parameters()) for name, net in self.nets.items()}
         self._trained: dict[str, bool] = {}
-        self.objective = GANObjective(cfg, self.task, self.g, self.d)
+        objective = CycleObjective if cfg.task == "unpaired" else GANObjective  # one loop for both
+        self.objective = objective(cfg, self.task, self.g, self.d)
         self.optimizers = {
             name: NetOptimizer(net, o, self.objective.lazy_ratio(name), self.runtime.grad_scaler())
             for (name, net), o in zip(self.nets.items(), (cfg.train.g_optim, cfg.train.d_optim), strict=True)
