@@ -139,19 +139,26 @@ class Generator:
         return self.contract.run(self.net, z, seed=seed, labels=labels).cpu()
 
     @torch.no_grad()
-    def translate(self, images: torch.Tensor, batch_size: int = 16, seed: int = 0) -> torch.Tensor:
-        """Outputs in [-1, 1] on the CPU for input images (N, C, H, W) in [-1, 1]."""
-        if self.config.task != "paired":
+    def translate(
+        self, images: torch.Tensor, batch_size: int = 16, seed: int = 0, direction: str = "AtoB"
+    ) -> torch.Tensor:
+        """Outputs in [-1, 1] on the CPU for input images (N, C, H, W) in [-1, 1]; an unpaired run
+        (cyclegan) translates either way (`direction` AtoB or BtoA)."""
+        task = self.config.task
+        if task == "unconditional":
             raise UserError("this run generates from noise; use sample(n) or ganforge sample")
+        if direction not in ("AtoB", "BtoA") or (direction == "BtoA" and task != "unpaired"):
+            raise UserError(f"direction={direction!r}: use AtoB" + (" or BtoA" if task == "unpaired" else ""))
         _count(batch_size, "batch_size")
         check_seed(seed, "seed")
-        c = self.config.data.in_channels
+        net = self.net if task == "paired" else (self.net.ab if direction == "AtoB" else self.net.ba)
+        c = self.config.data.in_channels if task == "paired" else self.config.data.channels
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != c:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             raise UserError(f"translate(images) takes a tensor (N, {c}, H, W) in [-1, 1]; got {shape}")
         if not images.is_floating_point():
             raise UserError(f"translate(images) takes floating-point images in [-1, 1]; got {images.dtype}")
-        return self.contract.run(self.net, images.float(), batch_size, seed=seed).cpu()
+        return self.contract.run(net, images.float(), batch_size, seed=seed).cpu()
 
     @staticmethod
     def to_pil(images: torch.Tensor) -> list[Image.Image]:
