@@ -83,3 +83,22 @@ def test_each_discriminator_judges_fakes_from_its_own_pool():
         made, kept_now = g.ab(a).flatten(1), obj.pools["b"].fakes.flatten(1)  # in the slots drawn for them
         assert torch.allclose(made[made.sum(1).argsort()], kept_now[kept_now.sum(1).argsort()], atol=1e-6)
     assert set(obj.components()) == {"pool_a", "pool_b"}
+
+
+def test_a_cyclegan_run_rolled_back_resumes_to_the_bit(tmp_path):
+    """Four networks (two in g, two in d), their two optimisers, both image pools and the linear decay:
+    rolled back to its step-4 checkpoint and trained on, a run ends where it ended."""
+    import ganforge
+    from ganforge.runs.checkpoint import load_checkpoint
+
+    over = ["model.width=4", "model.blocks=1", "data.image_size=32", "train.batch_size=2", "train.replay_size=4",
+            "train.checkpoint_every=4", "train.log_every=2", "train.sample_every=8", "train.grid_size=2"]  # fmt: skip
+    run = ganforge.train("cyclegan", steps=8, out=tmp_path / "r", quiet=True, overrides=over)
+    ended = load_checkpoint(run.checkpoint)
+    ganforge.train(resume=run.dir, checkpoint="step_4", quiet=True)
+    again = load_checkpoint(run.checkpoint)
+    assert again["step"] == 8 and {"g", "d", "pool_a", "pool_b", "opt_g", "opt_d"} <= set(again)
+    for name in ("g", "d"):
+        assert all(torch.equal(ended[name][k], again[name][k]) for k in ended[name]), name
+    assert torch.equal(ended["pool_b"]["fakes"], again["pool_b"]["fakes"])
+    assert ended["opt_g"]["param_groups"][0]["lr"] == again["opt_g"]["param_groups"][0]["lr"]
