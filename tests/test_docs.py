@@ -49,8 +49,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL = {"sh", "bash", "shell"}
 PREFIXES = ("ganforge ", "python -m ganforge", "make ")
 RUN_COMMANDS = {"sample", "translate", "evaluate", "report", "health", "export", "info", "presets"}
-NOISE, PAIRED, CONDITIONAL = "noise_run", "paired_run", "conditional_run"
-# The run folders the docs name, and the tiny run each stands for (translate always takes the paired one).
+NOISE, PAIRED, CONDITIONAL, UNPAIRED = "noise_run", "paired_run", "conditional_run", "unpaired_run"
+# The run folders the docs name, and the tiny run each stands for (translate takes an image-to-image one).
 RUN_FOLDERS = {
     "RUN_DIR": NOISE,
     "runs/digits": NOISE,
@@ -58,6 +58,7 @@ RUN_FOLDERS = {
     "runs/shapes": PAIRED,
     "runs/restore": PAIRED,
     "runs/cond": CONDITIONAL,
+    "runs/horse2zebra": UNPAIRED,
 }
 
 
@@ -352,6 +353,14 @@ def paired_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def unpaired_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs") / "horse2zebra"
+    overrides = ["model.width=8", "model.blocks=1", "data.image_size=32", "train.batch_size=2"]
+    ganforge.train("cyclegan-shapes", steps=4, out=out, quiet=True, overrides=overrides)
+    return out
+
+
 def _write_images(folder: Path, n: int, size: int = 32) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -371,7 +380,10 @@ def run_argv(shown: Shown, request, folder: Path) -> list[str]:
         return argv
     given = args[0].rstrip("/")
     assert given in RUN_FOLDERS, f"{shown.where}: {given!r} is no run folder tests/test_docs.py knows"
-    args[0] = str(request.getfixturevalue(PAIRED if command == "translate" else RUN_FOLDERS[given]))
+    image_to_image = RUN_FOLDERS[given] in (PAIRED, UNPAIRED)
+    args[0] = str(
+        request.getfixturevalue(PAIRED if command == "translate" and not image_to_image else RUN_FOLDERS[given])
+    )
     for i, word in enumerate(args[:-1]):
         value = args[i + 1]
         if word in OUTPUTS and (value.startswith(("/", "~"))):

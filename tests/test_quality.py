@@ -138,3 +138,39 @@ def test_the_modern_recipe_beats_the_seed(modern_digits, digits_run, digit_class
     assert modern["fid"] <= 0.5 * seed["fid"]
     assert modern["classes"]["coverage"] == 10 and modern["classes"]["mean_confidence"] >= 0.85
     assert distance["modern"] <= 0.6 * distance["seed"]
+
+
+def _psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean PSNR (dB) over images in [-1, 1] (peak-to-peak 2), computed here from its definition."""
+    mse = (pred.double() - target.double()).pow(2).flatten(1).mean(1)
+    return float((10 * torch.log10(4 / mse)).mean())
+
+
+def test_cyclegan_translates_held_out_label_maps_3_db_above_the_best_trivial_baseline(tmp_path):
+    """The embedded unpaired task: label maps of 1,000 scenes, renderings of 1,000 others, no image with its
+    partner. 200 steps of `cyclegan-shapes` (about 80 s; bfloat16 pinned, the default on the CPUs measured)
+    translate the 100 held-out label maps at least 3 dB closer to their true renderings than the best
+    trivial output (measured: 3.8 dB on this seed, 3.4-3.8 over three). `evaluate` agrees, and each way's
+    translations are nearer the other side in its FID than the untranslated inputs."""
+    from ganforge.data.shapes import ShapesPairs
+    from ganforge.data.unpaired import unpaired_shapes
+
+    over = ["train.precision=bf16", "train.log_every=50", "train.sample_every=200"]
+    run = ganforge.train("cyclegan-shapes", steps=200, out=tmp_path / "cyclegan", quiet=True, overrides=over)
+    held = ShapesPairs(n=100, image_size=64, seed=0, split="test")
+    x, y = torch.stack([held[i][0] for i in range(100)]), torch.stack([held[i][1] for i in range(100)])
+    translated = ganforge.load(run.dir, device="cpu").translate(x, direction="AtoB")
+    renderings = unpaired_shapes(1000, 64, 0).b
+    mean_rendering = torch.stack([renderings[i] for i in range(len(renderings))]).mean(0, keepdim=True)
+    baselines = {
+        "the input": _psnr(x, y),
+        "the mean held-out rendering": _psnr(y.mean(0, keepdim=True).expand_as(y), y),
+        "the mean training rendering": _psnr(mean_rendering.expand_as(y), y),
+    }
+    model = _psnr(translated, y)
+    print(f"PSNR {model:.2f} dB; baselines {baselines}")
+    assert model >= max(baselines.values()) + 3.0
+    results, _ = ganforge.evaluate(run.dir, images=100)
+    assert results["AtoB"]["model"]["psnr"] == pytest.approx(model, abs=1e-3)
+    for way in ("AtoB", "BtoA"):
+        assert results[way]["model"]["fid"] < results[way]["baseline: input"]["fid"] / 10

@@ -184,13 +184,14 @@ def translate(
     side_by_side: bool = False,
     device: str = "auto",
     checkpoint: str | None = None,
+    direction: str = "AtoB",
 ) -> int:
     """Translate an image file, or every image under a folder, into the folder `output` with the run's
-    generator; returns the number of images written."""
+    generator (an unpaired run's, `direction` AtoB or BtoA); returns the number of images written."""
     path, _ = open_run(run_dir)
     check_folder(Path(output), "--output", path)
     g = load(path, device=device, checkpoint=checkpoint)
-    return translate_files(g, Path(input), Path(output), mode=fit, side_by_side=side_by_side)
+    return translate_files(g, Path(input), Path(output), mode=fit, side_by_side=side_by_side, direction=direction)
 
 
 def evaluate(
@@ -207,9 +208,9 @@ def evaluate(
     """Score the run's generator and save the results (default RUN_DIR/eval_FEATURES.json; pairs:
     eval_SPLIT.json); returns them and the file. Noise to image: FID, KID, precision/recall,
     density/coverage on `images` generated images (5000); image to image: L1/PSNR/SSIM/FID on the held-out
-    pairs of `split` (test) against the trivial baselines."""
+    pairs of `split` (test) against the trivial baselines; unpaired, each direction (metrics/unpaired.py)."""
     path, cfg = open_run(run_dir)
-    paired = cfg.task == "paired"
+    paired = cfg.task in ("paired", "unpaired")  # scored on held-out images
     if not paired and (data or split):
         raise UserError("--data and --split choose held-out pairs of image-to-image runs; drop them for this run")
     if images is not None and not 1 <= images <= MAX_EVAL_IMAGES:
@@ -267,12 +268,14 @@ def export(
     batch: str = "dynamic",
     ema: bool = False,
     checkpoint: str | None = None,
+    direction: str | None = None,
 ) -> tuple[Path, tuple[int, ...]]:
-    """The run's generator as ONNX or TorchScript in `out`; returns the file and an example input's shape."""
+    """The run's generator as ONNX or TorchScript in `out` (an unpaired run's: `direction` AtoB, the
+    default, or BtoA); returns the file and an example input's shape."""
     path, _ = open_run(run_dir)
     check_output_file(Path(out), "--out", path)
     check_outputs([(Path(out), Path("the exported generator"))], run_files(path), "--out")
-    return export_generator(path, format, Path(out), str(batch), ema, checkpoint)
+    return export_generator(path, format, Path(out), str(batch), ema, checkpoint, direction)
 
 
 def health(run_dir: str | Path) -> dict[str, Any]:

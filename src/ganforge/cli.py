@@ -11,6 +11,7 @@ import sys
 
 from . import __version__, api
 from .config.flags import TRAIN_FLAGS
+from .config.vocab import DIRECTIONS
 from .data.paired import SPLITS
 from .errors import TrainingStopped, UserError, one_line
 from .inference.files import FIT_MODES
@@ -77,14 +78,17 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 def cmd_translate(a: argparse.Namespace) -> int:
     n = api.translate(
-        a.run_dir, a.input, a.output, fit=a.fit, side_by_side=a.side_by_side, device=a.device, checkpoint=a.checkpoint
-    )
+        a.run_dir, a.input, a.output, fit=a.fit, side_by_side=a.side_by_side, device=a.device,
+        checkpoint=a.checkpoint, direction=a.direction,
+    )  # fmt: skip
     print(f"wrote {n} images to {a.output}")
     return 0
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    out, shape = api.export(a.run_dir, a.out, format=a.format, batch=a.batch, ema=a.ema, checkpoint=a.checkpoint)
+    out, shape = api.export(
+        a.run_dir, a.out, format=a.format, batch=a.batch, ema=a.ema, checkpoint=a.checkpoint, direction=a.direction
+    )
     print(f"wrote {out} ({a.format}; example input shape {list(shape)}, batch {a.batch})")
     return 0
 
@@ -178,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resolution, reflect-padded to a multiple of the training size",
     )
     p.add_argument("--side-by-side", action="store_true", help="write input | output side by side")
+    p.add_argument("--direction", default="AtoB", choices=DIRECTIONS, help="an unpaired (cyclegan) run: either way")
     p.add_argument("--device", default="auto")
     p.add_argument("--checkpoint", help="latest (default), best, step_NNNNNNN, or a checkpoint file")
 
@@ -221,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the file to write, e.g. generator.onnx")
     p.add_argument("--batch", default="dynamic", help="dynamic (default) or a fixed batch size")
     p.add_argument("--ema", action="store_true", help="require the EMA weights (a train.ema run's default)")
+    p.add_argument("--direction", choices=DIRECTIONS, help="an unpaired (cyclegan) run: AtoB (default) or BtoA")
     p.add_argument("--checkpoint", help="latest (default), best, step_N or a file")
 
     sub.add_parser("presets", help="list the presets")

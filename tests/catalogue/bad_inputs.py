@@ -197,6 +197,20 @@ def cases(root: Path, folders: dict[str, str], runs: dict[str, str]) -> list[tup
                                          "--output", str(root / "t3")], "refuse", p2p),
         ("evaluate --split val (no val/)", ["evaluate", p2p, "--split", "val"], "refuse", p2p),
         ("evaluate --data missing", ["evaluate", p2p, "--data", str(root / "none")], "refuse", p2p),
+        ("translate --direction BtoA on pix2pix", ["translate", p2p, "--input", folders["grey"], "--output",
+                                                  str(root / "t4"), "--direction", "BtoA"], "refuse", p2p),
+        ("export --direction on a dcgan", ["export", run, "--out", str(root / "g3.onnx"), "--direction", "AtoB"],
+         "refuse", run),
+    ]  # fmt: skip
+    half = root / "unpaired" / "half"
+    noise().save((half / "trainA").mkdir(parents=True) or half / "trainA" / "x.png")
+    cyclegan = ["train", "cyclegan-shapes", "--steps", "1", "--image-size", "32", *TINY, "--out", str(root / "cyc")]
+    out += [
+        ("cyclegan: trainA/ without trainB/", [*cyclegan, "--data", str(half)], "refuse", ""),
+        ("cyclegan: a flat folder of images", [*cyclegan, "--data", folders["cmyk"]], "refuse", ""),
+        ("cyclegan: no such folder", [*cyclegan, "--data", str(root / "none")], "refuse", ""),
+        ("cyclegan: a U-Net at 48 px", [*cyclegan[:4], "--image-size", "48", "--set", "model.generator=unet",
+                                        "--out", str(root / "cyc2")], "refuse", ""),
     ]  # fmt: skip
     (Path(run) / "checkpoints" / "empty.pt").write_bytes(b"")
     (Path(run) / "checkpoints" / "junk.pt").write_bytes(os.urandom(500))

@@ -1,7 +1,11 @@
 """The unpaired data of CycleGAN's kind (issue 22): two piles of images that do not correspond."""
 
 import numpy as np
+import pytest
 import torch
+
+from ganforge.data.paired import MissingSplit
+from ganforge.errors import UserError
 
 
 def test_the_unpaired_shapes_share_no_scene():
@@ -61,3 +65,88 @@ def test_the_embedded_unpaired_shapes_are_a_data_set_of_two_sides():
     a, b = data[(3, 5)]
     assert a.shape == b.shape == (3, 16, 16) and a.min() >= -1 and b.max() <= 1
     assert len(data) == 32 and data.other_size == 32 and "unpaired" in data.describe()
+
+
+def _save(path, level, size=(12, 10)):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (level, 255 - level, 40)).save(path)
+    return path
+
+
+def _folder(root, a=("x", "y", "z"), b=("p", "q"), prefix="train"):
+    """Side A and side B of CycleGAN's layout; side B images are brighter in red than any of side A's."""
+    for i, name in enumerate(a):
+        _save(root / f"{prefix}A" / f"{name}.png", 10 + 20 * i)
+    for i, name in enumerate(b):
+        _save(root / f"{prefix}B" / f"{name}.jpg", 200 + 20 * i)
+    return root
+
+
+def _one_line(error):
+    text = str(error.value)
+    assert "\n" not in text
+    return text
+
+
+@pytest.mark.parametrize("layout", ["cyclegan", "split-folders", "unsplit"])
+def test_an_unpaired_folder_has_two_sides_of_any_sizes_and_names(tmp_path, layout):
+    from ganforge.data.unpaired import unpaired_folder
+
+    prefix = {"cyclegan": "train", "split-folders": "train/", "unsplit": ""}[layout]
+    root = _folder(tmp_path, prefix=prefix)
+    data = unpaired_folder(root, "train", image_size=8, channels=3)
+    assert (len(data), data.other_size) == (3, 2) and data.unsplit == (layout == "unsplit")
+    a, b = data[(2, 1)]
+    assert a.shape == b.shape == (3, 8, 8)
+    assert a[0].mean() < -0.5 and b[0].mean() > 0.5  # A's from side A, B's from side B
+    assert data.pairs() is None  # names that do not match are not pairs
+    if layout == "unsplit":  # nothing held out: every split reads the same sides
+        assert len(unpaired_folder(root, "test", 8, 3)) == 3
+    else:
+        with pytest.raises(MissingSplit, match="test"):
+            unpaired_folder(root, "test", 8, 3)
+
+
+def test_held_out_images_whose_names_match_are_pairs(tmp_path):
+    from ganforge.data.unpaired import unpaired_folder
+
+    root = _folder(tmp_path, a=("1", "2", "sub/3"), b=("sub/3", "1", "2"), prefix="test")
+    pairs = unpaired_folder(root, "test", 8, 3).pairs()
+    assert len(pairs) == 3
+    for i in range(3):  # each A image with the B image of its name (B's order differs)
+        a, b = pairs[i]
+        level_a = round(((a[0, 0, 0].item() + 1) * 127.5 - 10) / 20)  # the image's place in _folder
+        level_b = round(((b[0, 0, 0].item() + 1) * 127.5 - 200) / 20)  # (B's are JPEG: near their level)
+        assert (level_a, level_b) in {(0, 1), (1, 2), (2, 0)}
+
+
+@pytest.mark.parametrize(
+    "make, needles",
+    [
+        (lambda r: _save(r / "trainA" / "x.png", 1), ["trainA", "no partner folder", "trainB"]),
+        (lambda r: _save(r / "B" / "x.png", 1), ["has B/ but no A/"]),
+        (lambda r: _save(r / "x.png", 1), ["trainA/ and trainB/", "A/ and B/"]),
+        (lambda r: (_folder(r), (r / "trainB" / "p.jpg").unlink(), (r / "trainB" / "q.jpg").unlink()), ["trainB"]),
+    ],
+)
+def test_a_malformed_unpaired_folder_is_one_line_naming_it(tmp_path, make, needles):
+    from ganforge.data.unpaired import unpaired_folder
+
+    make(tmp_path)
+    with pytest.raises(UserError) as error:
+        unpaired_folder(tmp_path, "train", 8, 3)
+    assert all(n in _one_line(error) for n in needles), _one_line(error)
+
+
+def test_a_bad_image_is_skipped_and_noted_or_stops_a_strict_run(tmp_path):
+    from ganforge.data.unpaired import unpaired_folder
+
+    root = _folder(tmp_path)
+    (root / "trainB" / "broken.png").write_bytes(b"not a png")
+    data = unpaired_folder(root, "train", 8, 3, bad_images="skip")
+    assert data.other_size == 2 and any("side B" in n and "broken.png" in n for n in data.notes())
+    with pytest.raises(UserError) as error:
+        unpaired_folder(root, "train", 8, 3, bad_images="strict")
+    assert "broken.png" in _one_line(error)

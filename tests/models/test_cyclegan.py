@@ -51,3 +51,40 @@ def test_a_residual_block_adds_its_branch_and_normalises_each_image_alone():
     assert torch.allclose(branch.mean(dim=(2, 3)), torch.zeros(3, 4), atol=1e-5)
     alone = block.body(x[:1])
     assert torch.allclose(alone, branch[:1], atol=1e-6)
+
+
+def test_the_unet_option_normalises_each_image_alone_and_keeps_its_bottleneck():
+    """generator=unet: pix2pix's U-Net with instance norm, so an image's output does not depend on the other
+    images of its batch (BatchNorm's would), and no norm at the 1x1 bottleneck (which it would zero)."""
+    from ganforge.api import resolve_config
+    from ganforge.models import build_models
+
+    cfg = resolve_config("cyclegan", overrides=["model.generator=unet", "model.width=8", "data.image_size=32"])
+    g, _ = build_models(cfg)
+    g.eval()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in g.modules())
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        alone, together = g(x[:1], "ba"), g(x, "ba")[:1]
+        assert (alone - together).abs().max() < 1e-5 and alone.shape == (1, 3, 32, 32)
+        bottleneck = g.ba.down[-1]  # the 1x1 level: a convolution and its activation only
+        assert not any(isinstance(m, nn.InstanceNorm2d) for m in bottleneck)
+        h = x
+        for down in g.ba.down:
+            h = down(h)
+        assert h.shape[-2:] == (1, 1) and h.flatten(1).std(0).mean() > 1e-4  # images differ at the bottleneck
+
+
+def test_what_the_cycle_objective_does_not_read_is_refused_or_named():
+    """A loss that needs penalties is refused in one line; reconstruction terms, penalties and D steps,
+    which CycleGAN's objective has no place for, are named in a warning rather than silently dropped."""
+    from ganforge.api import resolve_config
+    from ganforge.config import unused_settings
+    from ganforge.errors import UserError
+
+    with pytest.raises(UserError, match="loss.gan='rpgan'.*lsgan"):
+        resolve_config("cyclegan", overrides=["loss.gan=rpgan"])
+    cfg = resolve_config("cyclegan", overrides=["loss.r1=1", "loss.l1=100", "train.d_steps=2"])
+    warned = " ".join(unused_settings(cfg))
+    assert all(key in warned for key in ("loss.r1", "loss.l1", "train.d_steps")), warned
+    assert "loss.l1" not in " ".join(unused_settings(resolve_config("pix2pix", overrides=["loss.l1=50"])))

@@ -15,7 +15,8 @@ from ganforge.train.loop import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-DATA = {"dcgan-mnist": "digits", "dcgan": "digits", "dcgan-128": "digits", "pix2pix": "shapes", "unet-restore": None}
+DATA = {"dcgan-mnist": "digits", "dcgan": "digits", "dcgan-128": "digits", "pix2pix": "shapes", "unet-restore": None,
+        "cyclegan-shapes": "shapes"}  # fmt: skip
 
 
 def weights(run, net="g"):
@@ -123,6 +124,17 @@ def test_pix2pix_replays_its_jitter_and_dropout_in_a_graph(tmp_path):
                          overrides=["train.cuda_graphs=true", "data.jitter=true"])  # fmt: skip
     assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in run.metrics())
     assert "CUDA graphs" in (run.dir / "log.txt").read_text()
+
+
+def test_a_cyclegan_replays_its_four_networks_and_two_pools_in_a_graph(tmp_path):
+    """Both image pools fill eagerly (50 fakes each at 4 a step: 13 steps), then the step is captured."""
+    over = ["train.cuda_graphs=true", "train.log_every=2", "train.checkpoint_every=10"]
+    run = ganforge.train("cyclegan-shapes", steps=20, out=tmp_path / "c", quiet=True, overrides=over)
+    log = (run.dir / "log.txt").read_text()
+    assert "CUDA graphs" in log and "off for this run" not in log and "could not be captured" not in log
+    at10, at20 = load_checkpoint(run.dir / "checkpoints" / "step_0000010.pt"), load_checkpoint(run.checkpoint)
+    assert not torch.equal(at10["pool_b"]["fakes"], at20["pool_b"]["fakes"])  # the replays traded fakes
+    assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in run.metrics())
 
 
 def test_a_run_a_graph_cannot_hold_says_why_and_trains_eagerly(tmp_path):

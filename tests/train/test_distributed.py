@@ -14,6 +14,7 @@ import sys
 import pytest
 import torch
 
+import ganforge
 from ganforge.runs.checkpoint import load_checkpoint
 
 TOLERANCE = 1e-4  # largest weight difference after 6 Adam steps; float32 sums in another order give ~1e-6
@@ -107,6 +108,33 @@ def test_sync_batchnorm_normalises_over_the_global_batch(tmp_path):
     reference = load_checkpoint(one / "checkpoints" / "latest.pt")["g"]
     means = [k for k in stats if k.endswith("running_var")]
     assert means and all(torch.allclose(stats[k], reference[k], atol=1e-4) for k in means)
+
+
+CYCLE = [
+    "model.width=8", "model.blocks=1", "data.image_size=32", "train.batch_size=4", "train.replay_size=0",
+    "train.precision=fp32", "train.log_every=2",
+]  # fmt: skip
+
+
+def test_a_cyclegan_in_two_processes_trains_both_pairs_of_networks_as_one(tmp_path):
+    """Both generators and both discriminators are called through DistributedDataParallel, so both pairs'
+    gradients are averaged: two processes translate as one does, both ways (the weights themselves are no
+    measure here: the biases before instance norm have no gradient but float noise, which Adam makes into
+    full steps)."""
+    sets = [x for o in CYCLE for x in ("--set", o)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {}
+    for processes in (1, 2):
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+        cmd = [*(launcher if processes > 1 else [sys.executable]), "-m", "ganforge", "train", "cyclegan-shapes",
+               "--steps", "6", "--quiet", "--out", str(tmp_path / str(processes)), *sets]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[processes] = ganforge.load(tmp_path / str(processes), device="cpu")
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for direction in ("AtoB", "BtoA"):
+        one, two = (runs[p].translate(x, direction=direction) for p in (1, 2))
+        assert (one - two).abs().max() < 0.02  # each process on its half alone: ~0.1 after 6 steps
 
 
 def test_a_global_batch_that_does_not_divide_is_refused_in_one_line(tmp_path):

@@ -70,7 +70,7 @@ def test_each_step_takes_the_values_of_the_formula(tmp_path, seen):
         assert augment_p == pytest.approx(0.2 + 0.7 * 0.5 * (1 + math.cos(math.pi * t)))
     log = (tmp_path / "r" / "log.txt").read_text()
     assert (
-        "schedules (cosine over 5 steps unless said): lr 0.002 -> 0.0005 (G), beta2 0.9 -> 0.99 (D), "
+        "schedules over 5 steps (cosine unless said): lr 0.002 -> 0.0005 (G), beta2 0.9 -> 0.99 (D), "
         "R1/R2 gamma x1 -> x0.1, DiffAugment's chance 0.9 -> 0.2" in log
     )
 

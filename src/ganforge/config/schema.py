@@ -61,6 +61,8 @@ def _augmented(cfg: Config) -> bool:
 FOR_PAIRS = (_paired, "image-to-image runs")
 FOR_TRANSLATION = (lambda cfg: cfg.task in ("paired", "unpaired"), "image-to-image runs")
 EVALUATING = (lambda c: c.eval.every > 0, "eval.every > 0")
+# what CycleGAN's objective (train/cycle.py) has no place for: reconstruction against a target, penalties, D steps
+NOT_CYCLE = (lambda c: c.task != "unpaired", "families other than cyclegan")
 MAX_EVAL_IMAGES = 50_000  # FID-50k, the most papers use; the images are scored in batches
 
 
@@ -144,15 +146,19 @@ class OptimConfig:
 class LossConfig:
     gan: str = option("bce", choices=_registered("loss.gan"))  # the adversarial loss (losses.py)
     gan_weight: float = option(1.0, at_least=0)
-    l1: float = option(0.0, at_least=0)  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
-    ssim: float = option(0.0, at_least=0)  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
-    gmsd: float = option(0.0, at_least=0)  # weight of GMSD(G(x), y) (gradient magnitude similarity deviation)
-    tv: float = option(0.0, at_least=0)  # weight of the total variation of G(x)
+    l1: float = option(0.0, at_least=0, used=NOT_CYCLE)  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
+    ssim: float = option(
+        0.0, at_least=0, used=NOT_CYCLE
+    )  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
+    gmsd: float = option(
+        0.0, at_least=0, used=NOT_CYCLE
+    )  # weight of GMSD(G(x), y) (gradient magnitude similarity deviation)
+    tv: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of the total variation of G(x)
     gp: float = option(10.0, at_least=0)  # wgan-gp: weight of the gradient penalty on interpolates (Gulrajani et al.)
     r1: float = option(
-        0.0, at_least=0
+        0.0, at_least=0, used=NOT_CYCLE
     )  # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
-    r2: float = option(0.0, at_least=0)  # gamma of the R2 penalty, the same on fakes
+    r2: float = option(0.0, at_least=0, used=NOT_CYCLE)  # gamma of the R2 penalty, the same on fakes
     reg_every: int = option(1, positive=True, at_most=10_000)  # R1/R2 every this many steps, as a lazy phase
     # a conditional G's mode-seeking term (Mao et al. 2019): weight / (image distance / noise distance) of two
     # fakes of one class; without it a class collapses onto one image on small data
@@ -182,7 +188,7 @@ class TrainConfig:
     max_minutes: float = option(0.0, at_least=0, at_most=10**7)
     batch_size: int = option(32, positive=True, at_most=65536)  # the global batch, shared among torchrun's processes
     # discriminator steps per generator step, each on a fresh batch; 0: the loss's (wgan-gp 5, else 1)
-    d_steps: int = option(0, at_least=0, at_most=100)
+    d_steps: int = option(0, at_least=0, at_most=100, used=NOT_CYCLE)
     seed: int = option(0, at_least=0, below=SEED_LIMIT)
     device: str = option("auto", check=device_error)  # auto | cpu | cuda | cuda:N
     g_optim: OptimConfig = field(default_factory=OptimConfig)

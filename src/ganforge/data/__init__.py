@@ -18,7 +18,7 @@ from .labels import Labelled, labelled
 from .mnist import IDXImageDataset, load_mnist
 from .paired import MissingSplit, PairedFolder
 from .shapes import LARGEST, ShapesPairs
-from .unpaired import unpaired_shapes
+from .unpaired import unpaired_folder, unpaired_shapes
 
 UNCONDITIONAL = {
     "digits": "the 1,797 UCI handwritten digits shipped with scikit-learn (embedded, no download)",
@@ -141,10 +141,14 @@ def _paired(cfg: Config, name: str, split: str) -> ImageDataset:
 
 
 def _unpaired(cfg: Config, name: str, split: str) -> ImageDataset:
-    """Two piles of images for training (data/unpaired.py); held out, pairs where the data have them (the
-    embedded shapes: label maps and their true renderings, which training never pairs)."""
+    """Two piles of images (data/unpaired.py): a folder's sides, or the embedded shapes, whose held-out
+    splits are pairs (label maps and their true renderings, which training never pairs)."""
+    d = cfg.data
     if name != "shapes":
-        raise UserError(f"unpaired data {name!r}: only the embedded shapes so far; use --data shapes")
+        root = Path(name).expanduser()
+        if not root.exists() and "/" not in name and "\\" not in name:
+            raise UserError(f"unknown unpaired data set {name!r}: not a folder, and the built-in one is shapes")
+        return unpaired_folder(root, split, d.image_size, d.channels, d.bad_images, d.max_pixels)
     if split != "train":
         return _shapes(cfg, split)
     if cfg.data.image_size > LARGEST:

@@ -6,9 +6,10 @@ the contract's one-input-at-a-time run does, whatever the batch size. One deviat
 on at test time, and an exported file runs it off (an ONNX runtime would draw masks of its own).
 
 Inputs: noise (N, latent_dim) for noise-to-image families, and for a conditional one a second input,
-"label" (N,) int64 class numbers; images (N, C, H, W) in [-1, 1] for image-to-image ones. The batch is
-dynamic by default; a fully convolutional U-Net (padded, seed 002) also takes any height and width its
-depth allows.
+"label" (N,) int64 class numbers; images (N, C, H, W) in [-1, 1] for image-to-image ones (of an unpaired
+run, either generator: `direction` AtoB or BtoA). The batch is
+dynamic by default; a fully convolutional generator (the padded U-Net of seed 002, CycleGAN's ResNet) also
+takes any height and width its depth allows.
 """
 
 from __future__ import annotations
@@ -60,7 +61,13 @@ def _replace_batchnorm(module: nn.Module) -> None:
 
 
 def export_generator(
-    run_dir: Path, fmt: str, out: Path, batch: str = "dynamic", ema: bool = False, checkpoint: str | None = None
+    run_dir: Path,
+    fmt: str,
+    out: Path,
+    batch: str = "dynamic",
+    ema: bool = False,
+    checkpoint: str | None = None,
+    direction: str | None = None,
 ) -> tuple[Path, tuple[int, ...]]:
     """Write the run's generator to `out` in `fmt`; returns the file and the example input's shape."""
     if fmt not in FORMATS:
@@ -77,8 +84,11 @@ def export_generator(
     g = load(run_dir, device="cpu", checkpoint=checkpoint)  # an EMA run's contract loads its EMA weights
     if ema and g.contract.weights != "g_ema":
         raise UserError(f"run {run_dir} kept no EMA weights (train.ema was 0); export without --ema")
-    model = ExportedGenerator(g.net, g.contract.batch_statistics)
     cfg = g.config
+    if direction is not None and cfg.task == "unconditional":
+        raise UserError("--direction is for image-to-image runs; this run generates from noise: drop it")
+    net = g.net if cfg.task == "unconditional" else g.translator(direction or "AtoB")
+    model = ExportedGenerator(net, g.contract.batch_statistics)
     # traced on one input whatever the batch (memory does not grow with it); a fixed batch is set after
     labels: tuple[torch.Tensor, ...] = ()
     if cfg.task == "unconditional":
@@ -86,7 +96,7 @@ def export_generator(
         labels = (torch.zeros(1, dtype=torch.long),) if g.classes else ()
     else:
         s = cfg.data.image_size
-        example = torch.rand(1, cfg.data.in_channels, s, s) * 2 - 1
+        example = torch.rand(1, g.input_channels, s, s) * 2 - 1
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporters' notes on deprecations and tracing
@@ -95,7 +105,7 @@ def export_generator(
             atomic_write(out, lambda f: torch.jit.save(traced, f))
         else:
             axes = {0: "batch"}
-            if cfg.task == "paired" and getattr(cfg.model, "padding", False):
+            if cfg.task == "unpaired" or cfg.task == "paired" and getattr(cfg.model, "padding", False):
                 axes |= {2: "height", 3: "width"}
             buffer = io.BytesIO()
             names = ["input", "label"][: 1 + len(labels)]

@@ -141,23 +141,27 @@ def _fit(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
 
 
-def translate_image(g: Generator, image: torch.Tensor, mode: str = "resize") -> torch.Tensor:
+def translate_image(g: Generator, image: torch.Tensor, mode: str = "resize", direction: str = "AtoB") -> torch.Tensor:
     """One input (C, H, W) in [-1, 1] -> the output at the input's own size."""
     size = g.config.data.image_size
     h, w = image.shape[-2:]
     if mode == "pad" and generator_output_size(g.config) != size:
         raise UserError("--fit pad needs a generator whose output has its input's size; use --fit resize")
     x = _fit(image.unsqueeze(0), size, mode)
-    y = g.translate(x)
+    y = g.translate(x, direction=direction)
     if mode == "resize":
         return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0]
     return y[0, :, :h, :w]
 
 
-def translate_files(g: Generator, source: Path, output: Path, mode: str = "resize", side_by_side: bool = False) -> int:
-    """Translate an image file or every image under a folder; outputs keep the inputs' relative names."""
-    if g.config.task != "paired":
+def translate_files(
+    g: Generator, source: Path, output: Path, mode: str = "resize", side_by_side: bool = False, direction: str = "AtoB"
+) -> int:
+    """Translate an image file or every image under a folder (`direction`: of an unpaired run, either way);
+    outputs keep the inputs' relative names."""
+    if g.config.task == "unconditional":
         raise UserError("this run generates from noise; use ganforge sample instead of translate")
+    g.translator(direction)  # a wrong direction fails before any file is read
     if mode not in FIT_MODES:
         raise UserError(f"unknown --fit {mode!r}; choose one of {', '.join(FIT_MODES)}")
     if not source.exists():
@@ -173,8 +177,8 @@ def translate_files(g: Generator, source: Path, output: Path, mode: str = "resiz
     for _, path in jobs:  # every input's header before the first output: a bomb is refused, not decoded
         check_pixels(path, *read_size(path), limit, "translate it at a smaller size first")
     for dest, path in tqdm(jobs, unit="img", disable=len(files) < 2):
-        image = to_tensor(load_image(path, g.config.data.in_channels))
-        out = translate_image(g, image, mode)
+        image = to_tensor(load_image(path, g.input_channels))
+        out = translate_image(g, image, mode, direction)
         if side_by_side:
             out = torch.cat([as_channels(image, out.shape[0]), out], dim=-1)
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -144,21 +144,32 @@ class Generator:
     ) -> torch.Tensor:
         """Outputs in [-1, 1] on the CPU for input images (N, C, H, W) in [-1, 1]; an unpaired run
         (cyclegan) translates either way (`direction` AtoB or BtoA)."""
-        task = self.config.task
-        if task == "unconditional":
-            raise UserError("this run generates from noise; use sample(n) or ganforge sample")
-        if direction not in ("AtoB", "BtoA") or (direction == "BtoA" and task != "unpaired"):
-            raise UserError(f"direction={direction!r}: use AtoB" + (" or BtoA" if task == "unpaired" else ""))
+        net = self.translator(direction)
         _count(batch_size, "batch_size")
         check_seed(seed, "seed")
-        net = self.net if task == "paired" else (self.net.ab if direction == "AtoB" else self.net.ba)
-        c = self.config.data.in_channels if task == "paired" else self.config.data.channels
+        c = self.input_channels
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != c:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             raise UserError(f"translate(images) takes a tensor (N, {c}, H, W) in [-1, 1]; got {shape}")
         if not images.is_floating_point():
             raise UserError(f"translate(images) takes floating-point images in [-1, 1]; got {images.dtype}")
         return self.contract.run(net, images.float(), batch_size, seed=seed).cpu()
+
+    def translator(self, direction: str = "AtoB") -> nn.Module:
+        """The network that translates `direction`: a paired run's generator (AtoB only), or either of an
+        unpaired run's two (models/cyclegan.py: `ab`, `ba`)."""
+        task = self.config.task
+        if task == "unconditional":
+            raise UserError("this run generates from noise; use sample(n) or ganforge sample")
+        if direction not in ("AtoB", "BtoA") or (direction == "BtoA" and task != "unpaired"):
+            fix = "use AtoB or BtoA" if task == "unpaired" else "a paired run translates AtoB only (its data's way)"
+            raise UserError(f"direction {direction!r}: {fix}")
+        return self.net if task == "paired" else getattr(self.net, "ab" if direction == "AtoB" else "ba")
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the images translated: a paired run's inputs', an unpaired run's (both sides')."""
+        return self.config.data.in_channels if self.config.task == "paired" else self.config.data.channels
 
     @staticmethod
     def to_pil(images: torch.Tensor) -> list[Image.Image]:

@@ -4,7 +4,8 @@ training (train/evaluation.py) compute them.
 Noise-to-image runs: FID, KID, precision, recall, density and coverage on features of generated and real
 images (metrics/distribution.py, metrics/features.py), and the classifier view where the data have class
 labels (metrics/classes.py). Image-to-image runs: L1, PSNR and SSIM against the targets beside the trivial
-baselines (metrics/pairs.py), and the FID of each against the targets.
+baselines (metrics/pairs.py), and the FID of each against the targets; unpaired runs, each direction
+(metrics/unpaired.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .classes import ClassifierView
 from .distribution import compare, fid
 from .features import build_extractor, extract
 from .pairs import evaluate_pairs
+from .unpaired import WAYS, evaluate_unpaired
 
 
 class Generates(Protocol):
@@ -38,7 +40,9 @@ class Generates(Protocol):
 
     def batches(self, n: int, seed: int | None = ..., batch_size: int = ...) -> Iterator[torch.Tensor]: ...
 
-    def translate(self, images: torch.Tensor, batch_size: int = ..., seed: int = ...) -> torch.Tensor: ...
+    def translate(
+        self, images: torch.Tensor, batch_size: int = ..., seed: int = ..., direction: str = ...
+    ) -> torch.Tensor: ...
 
 
 MAX_EXTRACTOR_REALS = 5000  # real images the own extractor learns from
@@ -92,7 +96,7 @@ class Evaluator:
         self._classes = None
         self._train = None
         self._held_out = None
-        self._mean_target: torch.Tensor | None = None
+        self._mean_target: torch.Tensor | list[torch.Tensor] | None = None
 
     def _train_set(self):
         if self._train is None:
@@ -101,11 +105,19 @@ class Evaluator:
                 self._train.labels = labelled(self._train, self.cfg.data.name).labels
         return self._train
 
+    def _real_count(self) -> int:
+        train = self._train_set()
+        return len(train.a) + len(train.b) if self.cfg.task == "unpaired" else len(train)
+
     def _real_images(self, limit: int) -> torch.Tensor:
-        return torch.stack([self._real(i) for i in _subset(len(self._train_set()), limit, self.seed)])
+        return torch.stack([self._real(i) for i in _subset(self._real_count(), limit, self.seed)])
 
     def _real(self, i: int) -> torch.Tensor:
-        item = self._train_set()[i]
+        """Real image i: a target of the pairs, an image of either side (unpaired: A's, then B's), or one."""
+        train = self._train_set()
+        if self.cfg.task == "unpaired":
+            return train.a[i] if i < len(train.a) else train.b[i - len(train.a)]
+        item = train[i]
         return item[1] if self.cfg.task == "paired" else item
 
     def _real_features(self, limit: int) -> torch.Tensor:
@@ -117,7 +129,7 @@ class Evaluator:
     @property
     def extractor(self) -> torch.nn.Module:
         if self._net is None:
-            what = "targets" if self.cfg.task == "paired" else "images"
+            what = {"paired": "targets", "unpaired": "both sides"}.get(self.cfg.task, "images")
             reals = lambda: self._real_images(MAX_EXTRACTOR_REALS)  # noqa: E731
             self._net = build_extractor(self.features, self.run_dir, reals, data_key(self.cfg, what), self.device)
         return self._net
@@ -147,7 +159,7 @@ class Evaluator:
                 torch.random.default_generator.manual_seed(self.seed)
                 if cuda:
                     torch.cuda.manual_seed(self.seed)
-                return self.unconditional(g) if self.cfg.task == "unconditional" else self.paired(g)
+                return getattr(self, self.cfg.task)(g)  # unconditional, paired or unpaired
         finally:
             np.random.set_state(numpy_state)
             random.setstate(python_state)
@@ -221,6 +233,15 @@ class Evaluator:
         extractor = self.extractor if self.features else None
         return evaluate_pairs(g, held_out, self._mean_target, extractor=extractor)
 
+    def unpaired(self, g: Generates) -> dict[str, dict]:
+        """Per direction (metrics/unpaired.py): FID against the other side's held-out images beside the
+        inputs' own, and L1/PSNR/SSIM against the baselines where the held-out images are true pairs."""
+        if self._mean_target is None:
+            train = build_dataset(self._eval_config()) if self.data_name else self._train_set()
+            self._mean_target = [_mean_image(side) for side in (train.a, train.b)]
+        extractor = self.extractor if self.features else None
+        return evaluate_unpaired(g, self.held_out(), self._mean_target, extractor, self.images)
+
     def _eval_config(self) -> Config:
         return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None, FLAG_OF)
 
@@ -236,7 +257,21 @@ class Evaluator:
         return not separate and self.held_out().unsplit
 
     def flat(self, result: dict) -> dict[str, float]:
-        """The headline numbers of a result, for a metrics line: the model's row of a paired result."""
+        """The headline numbers of a result, for a metrics line: the model's row of a paired result; of an
+        unpaired one, each direction's (`psnr_AtoB`) and their mean (`psnr`)."""
+        if "AtoB" in result:
+            ways = {d: self.flat(result[d]) for d in WAYS if result.get(d)}
+            each = {f"{k}_{d}": v for d, row in ways.items() for k, v in row.items()}
+            return {
+                k: sum(row[k] for row in ways.values() if k in row) / sum(k in row for row in ways.values())
+                for k in PAIRED_METRICS
+                if any(k in row for row in ways.values())
+            } | each
         row = result.get("model", result)
         names = PAIRED_METRICS if "model" in result else UNCONDITIONAL_METRICS
         return {k: float(row[k]) for k in names if isinstance(row.get(k), (int, float))}
+
+
+def _mean_image(images) -> torch.Tensor:
+    """The mean of up to 200 images of a data set (the mean-target baseline), (1, C, H, W)."""
+    return torch.stack([images[i] for i in range(min(len(images), 200))]).mean(0, keepdim=True)

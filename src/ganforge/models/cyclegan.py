@@ -8,6 +8,9 @@ padding), the first followed by ReLU; uk: a 3x3 transposed convolution of stride
 the last layer ends in tanh. 9 blocks at 256 px, 6 at 128 px and below. Instance norm has no affine
 parameters, so the convolutions keep their biases: 11,378,179 parameters with 9 blocks, 7,837,699 with 6.
 
+The option `generator=unet` (the reference's unet_128/unet_256) takes pix2pix's U-Net (models/pix2pix.py)
+with instance norm in place of BatchNorm, LeakyReLU 0.2, and no dropout unless `g_dropout` says.
+
 Discriminator: the 70x70 PatchGAN, C64-C128-C256-C512 (4x4 convolutions, stride 2 but the last, instance
 norm but on the first, LeakyReLU 0.2) and a 4x4 convolution to one logit per patch: 2,764,737 parameters
 on 3 channels.
@@ -21,8 +24,10 @@ import torch
 from torch import nn
 
 from ..config import Config, ModelConfig, option
+from ..errors import UserError
 from .family import Family, register_family
-from .layers import INIT_SCHEMES, require_image_size
+from .layers import INIT_SCHEMES, is_power_of_two, require_image_size
+from .pix2pix import Pix2PixGenerator
 
 
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
@@ -98,42 +103,55 @@ class PatchDiscriminator(nn.Module):
 
 class CycleGenerator(nn.Module):
     """The two generators as one network (one optimiser, one checkpoint entry, as the reference's one Adam
-    over both): `ab` translates A to B, `ba` B to A; calling it translates A to B."""
+    over both): `ab` translates A to B, `ba` B to A; calling it translates A to B, or the way named (so a
+    wrapper such as DistributedDataParallel sees, and synchronises, both)."""
 
     def __init__(self, ab: nn.Module, ba: nn.Module):
         super().__init__()
         self.ab, self.ba = ab, ba
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ab(x)
+    def forward(self, x: torch.Tensor, way: str = "ab") -> torch.Tensor:
+        return self.ba(x) if way == "ba" else self.ab(x)
 
 
 class CycleDiscriminator(nn.Module):
-    """The two discriminators as one network: `a` judges images of side A, `b` of side B."""
+    """The two discriminators as one network: `a` judges images of side A, `b` of side B (the default)."""
 
     def __init__(self, a: nn.Module, b: nn.Module):
         super().__init__()
         self.a, self.b = a, b
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.b(x)
+    def forward(self, x: torch.Tensor, side: str = "b") -> torch.Tensor:
+        return self.a(x) if side == "a" else self.b(x)
 
 
 @dataclass
 class CycleGANOptions(ModelConfig):
     width: int = option(64, positive=True, at_most=1024)  # ngf and ndf
+    generator: str = option("resnet", choices=("resnet", "unet"))  # Johnson et al.'s ResNet, or pix2pix's U-Net
     blocks: int = option(0, at_least=0, at_most=64)  # residual blocks; 0: 9 at 256 px and above, else 6
     g_dropout: float = option(0.0, at_least=0, below=1)  # in the residual blocks (the reference's --no_dropout)
     init: str = option("normal", choices=INIT_SCHEMES)
 
     def check(self, cfg: Config, origin: str) -> None:
+        if cfg.loss.gan not in ("lsgan", "bce", "hinge"):
+            raise UserError(
+                f"loss.gan={cfg.loss.gan!r} in {origin}: cyclegan trains without the penalties it needs; use lsgan "
+                "(the reference's), bce or hinge"
+            )
+        if self.generator == "unet":
+            require_image_size(cfg.data.image_size, lambda s: s >= 32 and is_power_of_two(s), "cyclegan's U-Net",
+                               "a power of two >= 32")  # fmt: skip
         require_image_size(cfg.data.image_size, lambda s: s >= 32 and s % 4 == 0, "cyclegan", "a multiple of 4, >= 32")
 
 
 def _build(cfg: Config) -> tuple[nn.Module, nn.Module]:
     m, c = cfg.model, cfg.data.channels
     blocks = m.blocks or (9 if cfg.data.image_size >= 256 else 6)
-    make = lambda: ResnetGenerator(c, c, m.width, blocks, m.g_dropout)  # noqa: E731
+    if m.generator == "unet":
+        make = lambda: Pix2PixGenerator(c, c, cfg.data.image_size, m.width, m.g_dropout, 0.2, instance=True)  # noqa: E731
+    else:
+        make = lambda: ResnetGenerator(c, c, m.width, blocks, m.g_dropout)  # noqa: E731
     return CycleGenerator(make(), make()), CycleDiscriminator(
         PatchDiscriminator(c, m.width), PatchDiscriminator(c, m.width)
     )

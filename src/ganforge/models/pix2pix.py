@@ -43,6 +43,11 @@ def _batch_norm(channels: int) -> nn.BatchNorm2d:
     return KerasBatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
+def _norm(channels: int, instance: bool) -> nn.Module:
+    """Keras' BatchNorm, or (CycleGAN's U-Net) instance norm without affine parameters."""
+    return nn.InstanceNorm2d(channels) if instance else _batch_norm(channels)
+
+
 def _check_image_size(image_size: int, minimum: int) -> None:
     require_image_size(
         image_size, lambda s: s >= minimum and is_power_of_two(s), "pix2pix", f"a power of two >= {minimum}"
@@ -50,12 +55,21 @@ def _check_image_size(image_size: int, minimum: int) -> None:
 
 
 class DownBlock(nn.Sequential):
-    """Conv 4x4 stride 2 (no bias) -> BatchNorm -> LeakyReLU; halves the spatial size."""
+    """Conv 4x4 stride 2 (no bias) -> BatchNorm -> LeakyReLU; halves the spatial size. `instance`: instance
+    norm, and the convolution keeps its bias (instance norm has no shift of its own)."""
 
-    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, leaky_slope: float = 0.3):
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False)]
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        batch_norm: bool = True,
+        leaky_slope: float = 0.3,
+        instance: bool = False,
+    ):
+        bias = instance  # the TF tutorial's blocks have none; the reference CycleGAN's with instance norm have one
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=bias)]
         if batch_norm:
-            layers.append(_batch_norm(out_channels))
+            layers.append(_norm(out_channels, instance))
         layers.append(nn.LeakyReLU(leaky_slope))
         super().__init__(*layers)
 
@@ -63,10 +77,10 @@ class DownBlock(nn.Sequential):
 class UpBlock(nn.Sequential):
     """ConvTranspose 4x4 stride 2 (no bias) -> BatchNorm -> Dropout -> ReLU; doubles the spatial size."""
 
-    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0):
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0, instance: bool = False):
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False),
-            _batch_norm(out_channels),
+            nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=instance),
+            _norm(out_channels, instance),
         ]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
@@ -78,7 +92,8 @@ class Pix2PixGenerator(nn.Module):
     """U-Net with log2(image_size) levels, so the bottleneck is 1x1 (8 levels at 256x256).
 
     Level i has width * min(2**i, max_width_mult) channels; the up path mirrors the down path and each
-    up output is concatenated with the matching down output before the next up block.
+    up output is concatenated with the matching down output before the next up block. `instance`: instance
+    norm in place of BatchNorm (CycleGAN's U-Net option), none at the 1x1 bottleneck, where it would zero it.
     """
 
     def __init__(
@@ -90,6 +105,7 @@ class Pix2PixGenerator(nn.Module):
         dropout: float = 0.5,
         leaky_slope: float = 0.3,
         max_width_mult: int = 8,
+        instance: bool = False,
     ):
         super().__init__()
         _check_image_size(image_size, minimum=16)
@@ -100,13 +116,14 @@ class Pix2PixGenerator(nn.Module):
         self.down = nn.ModuleList()
         prev = in_channels
         for i, w in enumerate(widths):
-            self.down.append(DownBlock(prev, w, batch_norm=i > 0, leaky_slope=leaky_slope))
+            normed = i > 0 and not (instance and i == levels - 1)
+            self.down.append(DownBlock(prev, w, batch_norm=normed, leaky_slope=leaky_slope, instance=instance))
             prev = w
 
         self.up = nn.ModuleList()
         skip_widths = widths[-2::-1]
         for j, w in enumerate(skip_widths):
-            self.up.append(UpBlock(prev, w, dropout=dropout if j < 3 else 0.0))
+            self.up.append(UpBlock(prev, w, dropout=dropout if j < 3 else 0.0, instance=instance))
             prev = w + w  # the up output plus its skip of the same width
 
         self.last = nn.ConvTranspose2d(prev, out_channels, 4, stride=2, padding=1)

@@ -45,16 +45,31 @@ def network_summary(net: nn.Module, cfg: Config, which: str) -> dict[str, Any]:
 
 
 def format_table(results: dict) -> str:
-    """A paired result as rows of L1/PSNR/SSIM(/FID); a noise-to-image result as its metrics and classes."""
+    """A paired result as rows of L1/PSNR/SSIM(/FID); an unpaired one so for each direction; a
+    noise-to-image result as its metrics and classes."""
+    if "AtoB" in results:
+        return "\n\n".join(f"{d[0]} -> {d[-1]}\n{_rows(results[d])}" for d in ("AtoB", "BtoA") if results.get(d))
     if "model" not in results:
         return _format_unconditional(results)
-    has_fid = "fid" in results["model"]
-    lines = [f"{'':<24}{'L1':>10}{'PSNR (dB)':>12}{'SSIM':>10}" + (f"{'FID':>10}" if has_fid else "")]
+    return _rows(results)
+
+
+COLUMNS = {
+    "l1": ("L1", 10, ".4f"),
+    "psnr": ("PSNR (dB)", 12, ".2f"),
+    "ssim": ("SSIM", 10, ".4f"),
+    "fid": ("FID", 10, ".2f"),
+}
+
+
+def _rows(results: dict) -> str:
+    """A table of a model's row and its baselines' with the metrics the model's row has."""
+    shown = [k for k in COLUMNS if k in results["model"]]
+    lines = [f"{'':<24}" + "".join(f"{COLUMNS[k][0]:>{COLUMNS[k][1]}}" for k in shown)]
     for name, r in results.items():
-        if not isinstance(r, dict):
-            continue
-        line = f"{name:<24}{r['l1']:>10.4f}{r['psnr']:>12.2f}{r['ssim']:>10.4f}"
-        lines.append(line + (f"{r['fid']:>10.2f}" if has_fid else ""))
+        if isinstance(r, dict):
+            cells = (f"{r[k]:>{COLUMNS[k][1]}{COLUMNS[k][2]}}" if k in r else f"{'-':>{COLUMNS[k][1]}}" for k in shown)
+            lines.append(f"{name:<24}" + "".join(cells))
     return "\n".join(lines)
 
 

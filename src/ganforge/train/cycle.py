@@ -1,6 +1,7 @@
 """CycleGAN's objective (Zhu et al. 2017) on the engine's phases, for unpaired translation: the same loop,
 the same phase mechanism as GANObjective, with the generators and the discriminators each held as one
-network (models/cyclegan.py: `g.ab`, `g.ba`; `d.a`, `d.b`).
+network (models/cyclegan.py: `g.ab`, `g.ba`; `d.a`, `d.b`), each called through the network as the
+phases hold it (`g(x, "ba")`), so that DistributedDataParallel averages both pairs' gradients.
 
 - D: each discriminator judges the real images of its side against the fakes of its side, drawn from its
   own image pool (replay.py: 50 fakes, a chance of 1/2 to show an older one); each D's loss is the adversarial
@@ -15,6 +16,7 @@ over the two sides (so a loss's chance line stays where it is), `g_loss` what G 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -82,14 +84,12 @@ class CycleObjective:
         loss, metrics = (self.discriminator_loss if phase.name == "D" else self.generator_loss)(*inputs)
         return loss, {k: v.detach() for k, v in metrics.items()}
 
-    def _makers(self) -> dict[str, nn.Module]:
+    def _makers(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         """The generator that makes each side's images: "b" from A (`ab`), "a" from B (`ba`)."""
-        g = unwrap(self.g)
-        return {"a": g.ba, "b": g.ab}
+        return {"a": lambda x: self.g(x, "ba"), "b": lambda x: self.g(x, "ab")}
 
-    def _judges(self) -> dict[str, nn.Module]:
-        d = unwrap(self.d)
-        return {"a": d.a, "b": d.b}
+    def _judges(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        return {side: lambda x, side=side: self.d(x, side) for side in SIDES}
 
     def discriminator_loss(self, real_a: torch.Tensor, real_b: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         to = self._makers()
@@ -134,7 +134,7 @@ class UnpairedTask(Task):
 
     def __init__(self, cfg: Config, dataset: ImageDataset | None = None):
         super().__init__(cfg, dataset)
-        self.jitter = cfg.data.jitter
+        self.jitter = cfg.data.jitter and (dataset is None or dataset.jitter_ok)
 
     def split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = batch

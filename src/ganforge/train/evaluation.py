@@ -40,13 +40,13 @@ class EvaluationWatch(Hook):
         self.metric = cfg.eval.best_metric
         self.evaluator = Evaluator(cfg, trainer.run_dir, cfg.eval.features, cfg.eval.images, trainer.device)
         self.evaluator.check(len(trainer.dataset))  # fails now, not after eval.every steps of training
-        if cfg.task == "paired":
+        if cfg.task != "unconditional":
             self.evaluator.held_out("val", "test")  # the best checkpoint is chosen on val, where there is one
         self.best: float | None = None
         self.best_step: int | None = None
 
     def notes(self) -> list[str]:
-        if self.trainer.cfg.task == "paired" and self.evaluator.scores_training_pairs():
+        if self.trainer.cfg.task != "unconditional" and self.evaluator.scores_training_pairs():
             return [f"note: evaluation: {TRAINING_PAIRS}; its scores measure fit, not generalisation"]
         return []
 
@@ -60,7 +60,7 @@ class EvaluationWatch(Hook):
             return
         t.monitor.record({f"eval_{k}": torch.tensor(v) for k, v in scores.items()})
         shown = "  ".join(f"{k} {v:.4g}" for k, v in scores.items())
-        where = f", on {self.evaluator.split}" if t.cfg.task == "paired" else ""
+        where = f", on {self.evaluator.split}" if t.cfg.task != "unconditional" else ""
         line = f"step {step}: {shown} ({self.evaluator.features} features{where})"
         value = scores.get(self.metric)
         if value is not None and better(self.metric, value, self.best):

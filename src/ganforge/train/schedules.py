@@ -124,7 +124,7 @@ class Schedules(Hook):
             parts.append(f"DiffAugment's chance {c.data.augment_p:g} -> {c.data.augment_p_end:g}")
         if _conditional(c):
             parts.append(f"the class fades in over the first {c.model.condition_ramp:.0%} of the run")
-        return [f"schedules (cosine over {self.trainer.total_steps} steps unless said): " + ", ".join(parts)]
+        return [f"schedules over {self.trainer.total_steps} steps (cosine unless said): " + ", ".join(parts)]
 
 
 HOOKS.register("schedules", lambda trainer: Schedules(trainer) if scheduled(trainer.cfg) else None)
