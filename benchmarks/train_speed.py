@@ -14,8 +14,9 @@ Each result also gives the FLOPs of one training step (convolutions and matrix p
 backward, counted by torch.utils.flop_counter on an eager step), the achieved TFLOP/s, and their fraction
 of the device's peak, measured here by a large matrix product in the variant's precision (TF32 for float32
 on CUDA, where cuDNN's convolutions use it). Data: the embedded digits (for pix2pix, the embedded shapes
-pairs; unet-restore: its own degraded shapes) at the preset's resolution. For paired presets it also gives
-the time of one 400-image epoch; unet-restore is measured once for each up_mode.
+pairs; for cyclegan, the embedded unpaired shapes; unet-restore: its own degraded shapes) at the preset's
+resolution. For paired presets it also gives the time of one 400-image epoch; unet-restore is measured once
+for each up_mode.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def measure(preset: str, steps: int, warmup: int, device: str, overrides: list[s
     from ganforge.train.loop import Trainer
 
     cfg = resolve_config(preset, device=device, overrides=overrides)
-    data = {} if cfg.data.degrade else {"data.name": "shapes" if cfg.task == "paired" else "digits"}
+    data = {} if cfg.data.degrade else {"data.name": "digits" if cfg.task == "unconditional" else "shapes"}
     cfg = resolve_config(cfg, overrides={**data, "train.epochs": 0})
     with tempfile.TemporaryDirectory() as tmp:
         t = Trainer(cfg, Path(tmp) / "run", quiet=True)
