@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config
 from ..losses import Penalty, build_adversarial_loss, build_penalties
 from .d_inputs import DInputs
-from .replay import ReplayBuffer
+from .replay import replay_buffer
 from .runtime import uncompiled
 from .state import unwrap
 from .tasks import Task
@@ -69,8 +69,7 @@ class GANObjective:
         self.loss = build_adversarial_loss(cfg)
         device = next(d.parameters()).device
         self.d_inputs = DInputs(cfg, device)
-        t = cfg.train
-        self.replay = ReplayBuffer(t.replay_size, t.replay_prob, t.batch_size) if t.replay_size else None
+        self.replay = replay_buffer(cfg)
         penalties = build_penalties(cfg)
         self.penalties = [p for p in penalties if p.interval == 1]
         self.lazy = {f"D_{p.name}": p for p in penalties if p.interval > 1}

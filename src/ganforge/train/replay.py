@@ -14,7 +14,14 @@ from typing import Any
 
 import torch
 
+from ..config import Config
 from ..errors import UserError
+
+
+def replay_buffer(cfg: Config) -> ReplayBuffer | None:
+    """The run's buffer as `train.replay_*` say, or None where `train.replay_size` is 0 (no replay)."""
+    t = cfg.train
+    return ReplayBuffer(t.replay_size, t.replay_prob, t.batch_size) if t.replay_size else None
 
 
 class ReplayBuffer:
