@@ -102,3 +102,16 @@ def test_a_cyclegan_run_rolled_back_resumes_to_the_bit(tmp_path):
         assert all(torch.equal(ended[name][k], again[name][k]) for k in ended[name]), name
     assert torch.equal(ended["pool_b"]["fakes"], again["pool_b"]["fakes"])
     assert ended["opt_g"]["param_groups"][0]["lr"] == again["opt_g"]["param_groups"][0]["lr"]
+
+
+def test_the_grid_takes_as_many_held_out_images_as_the_smaller_side_holds(tmp_path):
+    """testA/ with 3 images and testB/ with 2: the grid shows 2 of each, not an index past B's end."""
+    from ganforge.api import resolve_config
+    from ganforge.train.cycle import UnpairedTask
+    from tests.data.test_unpaired import _folder
+
+    _folder(tmp_path, prefix="train")
+    _folder(tmp_path, prefix="test")  # 3 images in testA, 2 in testB
+    cfg = resolve_config("cyclegan", data=str(tmp_path), overrides=["data.image_size=32", "train.grid_size=8"])
+    a, b = UnpairedTask(cfg).fixed_inputs()
+    assert a.shape == b.shape == (2, 3, 32, 32)

@@ -32,7 +32,7 @@ from ..models.contract import InferenceContract
 from ..registry import TASKS
 from .d_inputs import DInputs
 from .objective import Metrics, Phase
-from .replay import ReplayBuffer
+from .replay import replay_buffer
 from .state import unwrap
 from .tasks import Task
 
@@ -47,10 +47,7 @@ class CycleObjective:
         self.loss = build_adversarial_loss(cfg)
         device = next(d.parameters()).device
         self.d_inputs = DInputs(cfg, device)
-        t = cfg.train
-        self.pools = (
-            {side: ReplayBuffer(t.replay_size, t.replay_prob, t.batch_size) for side in SIDES} if t.replay_size else {}
-        )
+        self.pools = {side: pool for side in SIDES if (pool := replay_buffer(cfg)) is not None}  # one per D
         self.penalty_scale = torch.ones((), device=device)  # the schedules write it; CycleGAN has no penalty
         self.phases = [Phase("D", "d"), Phase("G", "g", frozen=("d",))]
         self._fakes: dict[str, torch.Tensor] | None = None
@@ -146,7 +143,7 @@ class UnpairedTask(Task):
     def fixed_inputs(self) -> list[torch.Tensor]:
         """The first held-out pairs' inputs (side A) and targets (side B), or the training sides' first."""
         held_out, _ = held_out_pairs(self.cfg, ("val", "test", "train"))
-        n = min(self.cfg.train.grid_size, 8, len(held_out))
+        n = min(self.cfg.train.grid_size, 8, len(held_out), getattr(held_out, "other_size", len(held_out)))
         items = [held_out[(i, i)] if getattr(held_out, "unpaired", False) else held_out[i] for i in range(n)]
         return [torch.stack([x[0] for x in items]), torch.stack([x[1] for x in items])]
 
