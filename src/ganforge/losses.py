@@ -38,6 +38,7 @@ class AdversarialLoss:
     `d_floor`: the least D's loss can be (above 0 when label smoothing keeps the real target below 1).
     `g_needs_real`: G's loss also needs D's outputs on the real batch (relativistic losses).
     `d_steps`: D steps per G step when `train.d_steps` is 0 (WGAN's n_critic).
+    `midpoint`: D's output halfway between "real" and "fake" (adaptive augmentation reads D(x)'s side of it).
     """
 
     logistic: ClassVar[bool] = False
@@ -45,6 +46,7 @@ class AdversarialLoss:
     g_needs_real: ClassVar[bool] = False
     d_steps: ClassVar[int] = 1
     smoothable: ClassVar[bool] = False  # has a real label that `loss.label_smoothing` can lower
+    midpoint: ClassVar[float] = 0.0
 
     def __init__(self, cfg: LossConfig):
         self.cfg = cfg
@@ -97,6 +99,7 @@ class LeastSquaresLoss(AdversarialLoss):
 
     chance = 0.25
     smoothable = True
+    midpoint = 0.5
 
     def d_parts(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return ((real - self.real_label) ** 2).mean(), (fake**2).mean()

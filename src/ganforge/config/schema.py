@@ -61,6 +61,7 @@ def _augmented(cfg: Config) -> bool:
 FOR_PAIRS = (_paired, "image-to-image runs")
 FOR_TRANSLATION = (lambda cfg: cfg.task in ("paired", "unpaired"), "image-to-image runs")
 EVALUATING = (lambda c: c.eval.every > 0, "eval.every > 0")
+ADAPTING = (lambda c: c.data.ada_target > 0, "data.ada_target > 0")
 # what CycleGAN's objective (train/cycle.py) has no place for: reconstruction against a target, penalties, D steps
 NOT_CYCLE = (lambda c: c.task != "unpaired", "families other than cyclegan")
 MAX_EVAL_IMAGES = 50_000  # FID-50k, the most papers use; the images are scored in batches
@@ -116,6 +117,11 @@ class DataConfig:
     # that chance at the run's last step along a half cosine, an augmentation ramp (-1: constant)
     augment_p: float = option(1.0, at_least=0, at_most=1, used=(_augmented, "runs with data.diffaugment"))
     augment_p_end: float = option(-1.0, at_least=-1, at_most=1, used=(_augmented, "runs with data.diffaugment"))
+    # adaptive augmentation (ADA, train/ada.py): the r_t that p is steered to (0.6 in the paper); 0 = off.
+    # Without data.diffaugment it augments with flip,rotate90,translation,color; p starts at 0
+    ada_target: float = option(0.0, at_least=0, below=1)
+    ada_images: int = option(100_000, positive=True, at_most=10**9, used=ADAPTING)  # images for p to move by 1
+    ada_every: int = option(4, positive=True, at_most=10_000, used=ADAPTING)  # steps between p's adjustments
     num_workers: int = option(-1, at_least=-1, at_most=256)  # data loading processes; -1 chooses
     # a folder's unreadable or too small files: left out and counted (skip), or the run stops (strict)
     bad_images: str = option("skip", choices=BAD_IMAGE_POLICIES)  # (config/vocab.py, data/screening.py)
@@ -363,6 +369,10 @@ def validate(cfg: Config, origin: str) -> None:
         raise UserError(f"train.steps and train.epochs in {origin} are both 0: nothing to train; give either")
     if cfg.data.degrade and cfg.task != "paired":
         raise UserError(f"data.degrade in {origin}: the {cfg.model.family} family generates from noise: drop --degrade")
+    if cfg.data.ada_target and cfg.data.augment_p_end >= 0:
+        raise UserError(
+            f"data.ada_target and data.augment_p_end in {origin} both steer the augmentation's chance: keep one"
+        )
     if cfg.data.degrade and cfg.data.in_channels != cfg.data.channels:
         raise UserError(
             f"data.in_channels={cfg.data.in_channels} and data.channels={cfg.data.channels} in {origin}: --degrade "

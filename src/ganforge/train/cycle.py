@@ -46,7 +46,7 @@ class CycleObjective:
         self.cfg, self.task, self.g, self.d = cfg, task, g, d
         self.loss = build_adversarial_loss(cfg)
         device = next(d.parameters()).device
-        self.d_inputs = DInputs(cfg, device)
+        self.d_inputs = DInputs(cfg, device, self.loss.midpoint)
         self.pools = {side: pool for side in SIDES if (pool := replay_buffer(cfg)) is not None}  # one per D
         self.penalty_scale = torch.ones((), device=device)  # the schedules write it; CycleGAN has no penalty
         self.phases = [Phase("D", "d"), Phase("G", "g", frozen=("d",))]
@@ -65,7 +65,8 @@ class CycleObjective:
         return []
 
     def components(self) -> dict[str, Any]:
-        return {f"pool_{side}": pool for side, pool in self.pools.items()}
+        parts = {f"pool_{side}": pool for side, pool in self.pools.items()}
+        return parts | ({"ada": self.d_inputs.ada} if self.d_inputs.ada is not None else {})
 
     def set_step(self, step: int, total_steps: int) -> None:
         self.d_inputs.set_step(step, total_steps)
@@ -100,6 +101,7 @@ class CycleObjective:
             real_out = judges[side](self.d_inputs(reals[side]))
             fake_out = judges[side](self.d_inputs(shown))
             parts = self.loss.d_loss(real_out, fake_out)
+            metrics |= self.d_inputs.observe(real_out)
             total = total + parts["d_loss"]
             metrics[f"d_loss_{side}"] = parts["d_loss"]
             metrics[f"D_real_{side}"], metrics[f"D_fake_{side}"] = real_out.float().mean(), fake_out.float().mean()

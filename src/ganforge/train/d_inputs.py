@@ -8,6 +8,10 @@
   half the image's side at a random place. `data.augment_p` is the chance that an operation changes a
   given image (1, always, is DiffAugment's), and `data.augment_p_end` ramps that chance along a half cosine
   to its value at the run's last step (R3GAN's ramps: a strong augmentation early, a light one late).
+  Two geometric operations join them: `flip` mirrors left to right, `rotate90` turns by 0, 90, 180 or 270
+  degrees (square images).
+- Adaptive augmentation (ADA, train/ada.py): `data.ada_target` steers the chance p from D's overfitting,
+  over the operations of `data.diffaugment` (by default flip,rotate90,translation,color), from p = 0.
 - Instance noise (Sonderby et al. 2016; Arjovsky and Bottou 2017): `loss.instance_noise` is the standard
   deviation of Gaussian noise added to D's inputs, falling linearly to 0 over `loss.instance_noise_steps`
   (the whole run when 0), so that the real and fake distributions overlap early on.
@@ -23,6 +27,7 @@ import torch.nn.functional as F
 from ..config import Config
 from ..errors import UserError
 from ..registry import TEXT_PARSERS
+from .ada import AdaptiveAugment
 from .ramps import cosine, run_progress
 
 
@@ -68,7 +73,21 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-AUGMENTATIONS = {"color": _color, "translation": _translation, "cutout": _cutout}
+def _flip(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(3)
+
+
+def _rotate90(x: torch.Tensor) -> torch.Tensor:
+    """Each image turned by its own multiple of 90 degrees (one draw per image, four turns computed)."""
+    k = torch.randint(0, 4, (x.shape[0], 1, 1, 1), device=x.device)
+    out = x
+    for turns in (1, 2, 3):
+        out = torch.where(k == turns, torch.rot90(x, turns, dims=(2, 3)), out)
+    return out
+
+
+AUGMENTATIONS = {"color": _color, "translation": _translation, "cutout": _cutout, "flip": _flip, "rotate90": _rotate90}
+ADA_DEFAULT = "flip,rotate90,translation,color"  # ADA's pixel blitting and colour groups, as far as they go here
 PER_IMAGE = {"color"}  # needs to know where one image of a conditional pair ends
 
 
@@ -92,8 +111,9 @@ class DInputs:
     device, set by `set_step` before the step and only read by the call, and the call's draws do not depend
     on them: a step replayed as a CUDA graph (train/graphs.py) reads the step's values, not those captured."""
 
-    def __init__(self, cfg: Config, device: torch.device | str = "cpu"):
-        self.names = parse_diffaugment(cfg.data.diffaugment)
+    def __init__(self, cfg: Config, device: torch.device | str = "cpu", midpoint: float = 0.0):
+        adaptive = cfg.data.ada_target > 0
+        self.names = parse_diffaugment(cfg.data.diffaugment or (ADA_DEFAULT if adaptive else ""))
         paired = cfg.task == "paired" and getattr(cfg.model, "d_conditional", False)
         self.groups = [cfg.data.in_channels, cfg.data.channels] if paired else [cfg.data.channels]
         self.p, self.p_end = cfg.data.augment_p, cfg.data.augment_p_end
@@ -102,13 +122,16 @@ class DInputs:
         if self.noise < 0:
             raise UserError(f"loss.instance_noise={self.noise} must not be negative; 0.1 is a usual start")
         self.step, self.total_steps = 0, 1
-        self.p_now = torch.tensor(self.augment_p, device=device)  # the values of the current step
+        self.p_now = torch.tensor(0.0 if adaptive else self.augment_p, device=device)  # the current step's
         self.std_now = torch.tensor(self.noise_std, device=device)
+        self.ada = AdaptiveAugment(cfg, self.p_now, midpoint) if adaptive else None
 
     def set_step(self, step: int, total_steps: int) -> None:
         """The step about to run, of a run of `total_steps`."""
         self.step, self.total_steps = step, total_steps
-        if self.p_end >= 0:  # only what changes is written (each write is a kernel on a GPU)
+        if self.ada is not None:
+            self.ada.before_step(step)
+        elif self.p_end >= 0:  # only what changes is written (each write is a kernel on a GPU)
             self.p_now.fill_(self.augment_p)
         if self.noise > 0:
             self.std_now.fill_(self.noise_std)
@@ -126,9 +149,16 @@ class DInputs:
             return self.p
         return cosine(self.p, self.p_end, run_progress(self.step, self.total_steps))
 
+    def observe(self, real_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D's outputs on a batch of reals, for adaptive augmentation; its metrics (p, the last r_t)."""
+        if self.ada is None:
+            return {}
+        self.ada.observe(real_out)
+        return {"augment_p": self.p_now.clone(), "ada_rt": self.ada.rt.clone()}
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         groups = self.groups if sum(self.groups) == x.shape[1] else [x.shape[1]]
-        ramped = self.p_end >= 0
+        ramped = self.p_end >= 0 or self.ada is not None
         for name in self.names if ramped or self.p > 0 else ():
             changed = AUGMENTATIONS[name](x, groups) if name in PER_IMAGE else AUGMENTATIONS[name](x)
             if not ramped and self.p >= 1:  # every image: no draw, so that such runs keep their random stream

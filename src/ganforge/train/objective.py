@@ -68,7 +68,7 @@ class GANObjective:
         self.cfg, self.task, self.g, self.d = cfg, task, g, d
         self.loss = build_adversarial_loss(cfg)
         device = next(d.parameters()).device
-        self.d_inputs = DInputs(cfg, device)
+        self.d_inputs = DInputs(cfg, device, self.loss.midpoint)
         self.replay = replay_buffer(cfg)
         penalties = build_penalties(cfg)
         self.penalties = [p for p in penalties if p.interval == 1]
@@ -109,8 +109,9 @@ class GANObjective:
         return 1.0 / (1.0 + sum(1.0 / p.interval for p in self.phases if p.net == net and p.interval > 1))
 
     def components(self) -> dict[str, Any]:
-        """State components of the objective's own parts: the replay buffer."""
-        return {"replay": self.replay} if self.replay is not None else {}
+        """State components of the objective's own parts: the replay buffer, adaptive augmentation."""
+        parts = {"replay": self.replay, "ada": self.d_inputs.ada}
+        return {name: part for name, part in parts.items() if part is not None}
 
     def set_step(self, step: int, total_steps: int) -> None:
         """The values of the step about to run, set before it (outside a CUDA graph that replays it)."""
@@ -152,7 +153,7 @@ class GANObjective:
         shown_cond, shown_fake = self.replay(cond, fake) if self.replay is not None else (cond, fake)
         real_out = self.discriminate(cond, real)
         fake_out = self.discriminate(shown_cond, shown_fake)
-        metrics = self.loss.d_loss(real_out, fake_out)
+        metrics = self.loss.d_loss(real_out, fake_out) | self.d_inputs.observe(real_out)
         loss = metrics["d_loss"]
         for p in self.penalties:
             value = self._penalty(p, cond, real, fake)
