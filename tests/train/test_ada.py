@@ -72,6 +72,8 @@ def test_an_adaptive_run_logs_p_and_resumes_to_the_bit(tmp_path):
     rows = run.metrics()
     assert all(0 <= r["augment_p"] <= 1 and -1 <= r["ada_rt"] <= 1 for r in rows)
     assert max(r["augment_p"] for r in rows) > 0  # D is sure of the reals early on: p moved
+    page = ganforge.report(run.dir).read_text()
+    assert 'id="ada"' in page and '<img class="plot"' in page.split('id="ada"')[1][:200]  # p's plot
     ended = load_checkpoint(run.checkpoint)
     ganforge.train(resume=run.dir, checkpoint="step_4", quiet=True)
     again = load_checkpoint(run.checkpoint)

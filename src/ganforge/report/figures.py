@@ -156,6 +156,18 @@ def diversity_figure(rows: list[dict]) -> str | None:
     return _render(fig)
 
 
+def augmentation_figure(rows: list[dict], target: float) -> str | None:
+    """Adaptive augmentation: the chance p and D's overfitting heuristic r_t against its target."""
+    if not has(rows, "augment_p"):
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
+    _line(ax, rows, "augment_p", "p, the augmentation's chance")
+    _line(ax, rows, "ada_rt", "r_t = E[sign D(real)]")
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
+    _finish(ax, "adaptive augmentation")
+    return _render(fig)
+
+
 def eval_figure(rows: list[dict]) -> str | None:
     """One small panel per evaluation metric logged during training (keys eval_*)."""
     keys = keys_like(rows, lambda k: k.startswith("eval_"))

@@ -96,6 +96,8 @@ def render_report(path: Path, cfg: Config, walk: bytes | str | None = None) -> s
         _plot("d-outputs", "D outputs", figures.d_output_figure(rows)),
         _plot("grad-norms", "Gradient norms", figures.grad_norm_figure(rows)),
     ]
+    if cfg.data.ada_target:
+        curves.append(_plot("ada", "Adaptive augmentation", figures.augmentation_figure(rows, cfg.data.ada_target)))
     sections = [
         _header(path, cfg, rows),
         f'<div class="grid">{"".join(curves)}</div>',
