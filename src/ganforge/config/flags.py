@@ -48,6 +48,8 @@ TRAIN_FLAGS = (  # in the order `ganforge train --help` lists them
          "nonfinite always stops", "health.stop_on", metavar="EVENTS", on_resume=True),
     Flag("eval_every", "score the generator every N steps (FID, KID, precision/recall... or PSNR/SSIM for pairs), "
          "logged beside the losses, checkpoints/best.pt kept", "eval.every", int, metavar="N"),
+    Flag("init_from", "fine-tune: start from the latest weights of this trained run (new optimisers, any data)",
+         "train.init_from", metavar="RUN_DIR"),
     Flag("best_metric", "the metric best.pt is chosen by, e.g. fid, coverage, psnr", "eval.best_metric"),
     Flag("eval_features", "own or inception: the features of the evaluation", "eval.features"),
     Flag("precision", "auto (bf16 in --cuda-graphs or on a CPU with native bf16, else fp32), fp32, bf16, fp16",

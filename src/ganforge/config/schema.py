@@ -195,6 +195,12 @@ class TrainConfig:
     batch_size: int = option(32, positive=True, at_most=65536)  # the global batch, shared among torchrun's processes
     # discriminator steps per generator step, each on a fresh batch; 0: the loss's (wgan-gp 5, else 1)
     d_steps: int = option(0, at_least=0, at_most=100, used=NOT_CYCLE)
+    # fine-tuning: a trained run whose latest weights this run starts from (train/init_from.py), and how
+    # many of D's first layers stay as trained (FreezeD); a resume keeps its own weights
+    init_from: str = option(
+        "", check=lambda v: "blank: name a run folder or leave it empty" if v and not v.strip() else None
+    )
+    freeze_d: int = option(0, at_least=0, at_most=1000)
     seed: int = option(0, at_least=0, below=SEED_LIMIT)
     device: str = option("auto", check=device_error)  # auto | cpu | cuda | cuda:N
     g_optim: OptimConfig = field(default_factory=OptimConfig)

@@ -29,6 +29,7 @@ from .cycle import CycleObjective
 from .data_stream import BatchStream
 from .graphs import GraphedStep, unsupported
 from .hooks import Stop, build_hooks
+from .init_from import freeze_first_layers, initialise
 from .monitor import Monitor
 from .objective import GANObjective, Metrics, Phase
 from .optim import NetOptimizer
@@ -69,8 +70,9 @@ class Trainer:
         self.task = build_task(cfg, self.dataset)
         self.g, self.d = (self.runtime.prepare(m) for m in build_models(cfg))
         self.nets = {"g": self.g, "d": self.d}
+        init_note = [initialise(cfg, self.nets)] if cfg.train.init_from and not resume else []
+        self._params = {"g": list(self.g.parameters()), "d": freeze_first_layers(self.d, cfg.train.freeze_d)}
         self.parallel = {name: self.runtime.parallel(net) for name, net in self.nets.items()}
-        self._params = {name: list(net.parameters()) for name, net in self.nets.items()}
         self._trained: dict[str, bool] = {}
         objective = CycleObjective if cfg.task == "unpaired" else GANObjective  # one loop for both
         self.objective = objective(cfg, self.task, self.g, self.d)
@@ -112,7 +114,7 @@ class Trainer:
         for name, hook in self.hooks.items():  # hooks came later than some runs: their state may be absent
             if hasattr(hook, "state_dict"):
                 self.state.add(name, hook, optional=True)
-        self.start_notes: list[str] = []
+        self.start_notes: list[str] = init_note
         if resume and start is None:
             start = resume_point(self.run_dir)
         # a run stopped before its first checkpoint (a kill or Ctrl-C while starting) starts again from step 0

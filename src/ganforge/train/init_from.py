@@ -1,0 +1,56 @@
+"""Fine-tuning: a new run that starts from the weights of a trained one (`--init-from RUN_DIR`), and keeps
+the first layers of its discriminator as they were trained (`train.freeze_d`: FreezeD, Mo et al. 2020).
+
+Only the networks' weights are taken, from the source run's latest checkpoint: the optimisers, the
+schedules, the step and the random streams start anew, and the data may be another set. The networks
+must have the same shapes: the family, its model keys, the image size and the channels; where they do
+not, one line names the keys that differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from ..config import Config
+from ..errors import UserError
+from ..runs.checkpoint import SHAPING_KEYS, config_changes, find_checkpoint, load_checkpoint, mismatch
+from ..runs.run import open_run
+
+
+def initialise(cfg: Config, nets: dict[str, nn.Module]) -> str:
+    """Load `cfg.train.init_from`'s latest weights into `nets` (g, d); the line that says so for the log."""
+    source, source_cfg = open_run(Path(cfg.train.init_from).expanduser())
+    if source_cfg.model.family != cfg.model.family:
+        raise UserError(
+            f"--init-from {source} trained a {source_cfg.model.family}, and this run is a {cfg.model.family}: "
+            f"start from a {cfg.model.family} run, or train this one with {source_cfg.model.family}'s preset"
+        )
+    changed = [c for c in config_changes(source_cfg.to_dict(), cfg.to_dict()) if c.startswith(SHAPING_KEYS)]
+    if changed:
+        raise UserError(
+            f"--init-from {source} does not fit this run's networks ({'; '.join(changed[:4])}): give this run "
+            "those values, or start from a run trained with this run's"
+        )
+    path = find_checkpoint(source, None)
+    state = load_checkpoint(path)
+    for name, net in nets.items():
+        try:
+            net.load_state_dict(state[name])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise mismatch(path, name, e, state.get("config"), cfg.to_dict()) from None
+    return f"initialised from {source} (its step {state['step']}): the weights of G and D; new optimisers"
+
+
+def freeze_first_layers(d: nn.Module, layers: int) -> list[nn.Parameter]:
+    """Freeze D's first `layers` layers that hold weights (FreezeD); the parameters left to train."""
+    holders = [m for m in d.modules() if any(True for _ in m.parameters(recurse=False))]
+    if layers > len(holders) - 1:
+        raise UserError(
+            f"train.freeze_d={layers}, but this discriminator has {len(holders)} layers with weights; freeze at "
+            f"most {len(holders) - 1} (its last layer must train)"
+        )
+    for m in holders[:layers]:
+        m.requires_grad_(False)
+    return [p for p in d.parameters() if p.requires_grad]
