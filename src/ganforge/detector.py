@@ -45,6 +45,8 @@ ADVICE = {
     "train.d_optim.clip_value), or try model.spectral_norm=true or loss.r1",
     "nonfinite": "lower the learning rates or clip gradients (train.g_optim.clip_value) and train again; "
     "checkpoints/latest.pt holds the last good weights",
+    "memorising": "G copies its training images: augment D's inputs (data.ada_target=0.6, or data.diffaugment), "
+    "stop earlier (checkpoints/best.pt with --best-metric near_copies), or give it more images",
     "mode_collapse": "G makes few kinds of images: try model.minibatch_std=true, model.minibatch_discrimination=16, "
     "train.replay_size=256, a lower G learning rate, or data.diffaugment=color,translation,cutout",
 }
@@ -135,6 +137,12 @@ class Detector:
                 f"diversity {', '.join(f'{v:.2f}' for v in recent)} at the last {len(recent)} sample steps, "
                 f"below {h.collapse_below:g} (1 = as varied as the real images)",
                 {"diversity": recent[-1]},
+            )  # fmt: skip
+        copies = row.get("eval_near_copies")
+        if isinstance(copies, (int, float)) and copies > h.memorising_above:
+            found["memorising"] = self._event(
+                step, "memorising", f"{copies:.0%} of the generated images are near-copies of training images "
+                f"(above health.memorising_above={h.memorising_above:g})", {"eval_near_copies": copies},
             )  # fmt: skip
         return found
 

@@ -95,4 +95,5 @@ def test_mode_collapse_needs_consecutive_low_diversity_after_warmup():
 def test_event_kinds_are_the_documented_names():
     assert EVENT_KINDS == (
         "d_wins", "g_wins", "recon_stalled", "grad_vanishing", "grad_exploding", "nonfinite", "mode_collapse",
+        "memorising",
     )  # fmt: skip

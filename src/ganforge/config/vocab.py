@@ -8,10 +8,19 @@ DIRECTIONS = ("AtoB", "BtoA")  # paired data: which half is the input (data.dire
 BAD_IMAGE_POLICIES = ("skip", "strict")  # a folder's unreadable files: left out and counted, or the run stops
 
 # The metrics of an evaluation (eval.best_metric): of generated images, and of held-out pairs.
-UNCONDITIONAL_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
+UNCONDITIONAL_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "near_copies")
 PAIRED_METRICS = ("l1", "psnr", "ssim", "fid")
 METRICS = tuple(dict.fromkeys(UNCONDITIONAL_METRICS + PAIRED_METRICS))
-LOWER_IS_BETTER = frozenset({"fid", "kid", "l1"})
+LOWER_IS_BETTER = frozenset({"fid", "kid", "l1", "near_copies"})
 
 # The events of training health (health.stop_on), in the order the detector judges them.
-EVENT_KINDS = ("d_wins", "g_wins", "recon_stalled", "grad_vanishing", "grad_exploding", "nonfinite", "mode_collapse")
+EVENT_KINDS = (
+    "d_wins",
+    "g_wins",
+    "recon_stalled",
+    "grad_vanishing",
+    "grad_exploding",
+    "nonfinite",
+    "mode_collapse",
+    "memorising",
+)

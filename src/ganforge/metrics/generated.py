@@ -28,6 +28,7 @@ from ..errors import UserError
 from .classes import ClassifierView
 from .distribution import compare, fid
 from .features import build_extractor, extract
+from .memorisation import memorisation
 from .pairs import evaluate_pairs
 from .unpaired import WAYS, evaluate_unpaired
 
@@ -180,6 +181,8 @@ class Evaluator:
                 probs.append(view.proba(fakes))
         fake_feats = torch.cat(feats)
         result = compare(self._real_feats, fake_feats)
+        copies = memorisation(self._real_feats, fake_feats)
+        result |= {"near_copies": copies["near_copies"], "memorisation": copies}
         result |= {"extractor": self.features, "images": n, "real_images": len(self._real_feats)}
         if view is not None:
             result["classes"] = view.summary(np.concatenate(probs))

@@ -81,6 +81,12 @@ def _format_unconditional(r: dict) -> str:
         f"{r['fid']:>10.3f}{r['kid']:>10.4f}{r['precision']:>11.3f}{r['recall']:>9.3f}{r['density']:>9.3f}"
         f"{r['coverage']:>10.3f}",
     ]
+    m = r.get("memorisation")
+    if m:
+        lines.append(
+            f"memorisation: {m['near_copies']:.1%} of the images are near-copies of a training image (median "
+            f"distance to the nearest one {m['median_ratio']:.2f} x the training images' own; 1 is new, 0 a copy)"
+        )
     c = r.get("classes")
     if c:
         lines.append(
