@@ -61,7 +61,7 @@ def test_the_geometric_operations_flip_and_turn_each_image():
 
 def test_ada_augments_with_the_default_pipeline_from_zero_and_refuses_a_ramp_beside_it():
     d = DInputs(load_config({"data": {"ada_target": 0.6}}))
-    assert d.names == ["flip", "rotate90", "translation", "color"] and d.p_now.item() == 0.0
+    assert d.names == ["translation", "color"] and d.p_now.item() == 0.0
     with pytest.raises(UserError, match="ada_target and data.augment_p_end"):
         load_config({"data": {"ada_target": 0.6, "diffaugment": "color", "augment_p_end": 0.1}})
 

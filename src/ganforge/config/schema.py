@@ -118,7 +118,7 @@ class DataConfig:
     augment_p: float = option(1.0, at_least=0, at_most=1, used=(_augmented, "runs with data.diffaugment"))
     augment_p_end: float = option(-1.0, at_least=-1, at_most=1, used=(_augmented, "runs with data.diffaugment"))
     # adaptive augmentation (ADA, train/ada.py): the r_t that p is steered to (0.6 in the paper); 0 = off.
-    # Without data.diffaugment it augments with flip,rotate90,translation,color; p starts at 0
+    # Without data.diffaugment it augments with translation,color; p starts at 0
     ada_target: float = option(0.0, at_least=0, below=1)
     ada_images: int = option(100_000, positive=True, at_most=10**9, used=ADAPTING)  # images for p to move by 1
     ada_every: int = option(4, positive=True, at_most=10_000, used=ADAPTING)  # steps between p's adjustments

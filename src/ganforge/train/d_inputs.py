@@ -11,7 +11,8 @@
   Two geometric operations join them: `flip` mirrors left to right, `rotate90` turns by 0, 90, 180 or 270
   degrees (square images).
 - Adaptive augmentation (ADA, train/ada.py): `data.ada_target` steers the chance p from D's overfitting,
-  over the operations of `data.diffaugment` (by default flip,rotate90,translation,color), from p = 0.
+  over the operations of `data.diffaugment` (by default translation,color: flip and rotate90 leak into G on
+  data they change, such as digits), from p = 0.
 - Instance noise (Sonderby et al. 2016; Arjovsky and Bottou 2017): `loss.instance_noise` is the standard
   deviation of Gaussian noise added to D's inputs, falling linearly to 0 over `loss.instance_noise_steps`
   (the whole run when 0), so that the real and fake distributions overlap early on.
@@ -87,7 +88,7 @@ def _rotate90(x: torch.Tensor) -> torch.Tensor:
 
 
 AUGMENTATIONS = {"color": _color, "translation": _translation, "cutout": _cutout, "flip": _flip, "rotate90": _rotate90}
-ADA_DEFAULT = "flip,rotate90,translation,color"  # ADA's pixel blitting and colour groups, as far as they go here
+ADA_DEFAULT = "translation,color"  # the operations that keep a digit a digit; flip and rotate90 are opt-in
 PER_IMAGE = {"color"}  # needs to know where one image of a conditional pair ends
 
 
