@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+from PIL import Image
 
 import ganforge
 from ganforge.data.builtin import digits_images
@@ -31,7 +32,7 @@ def evaluate(capsys, run, *args):
     return out
 
 
-def test_a_longer_run_scores_clearly_better(capsys, digits_run, short_run):
+def test_a_longer_run_scores_clearly_better(capsys, digits_run, short_run, tmp_path):
     table = evaluate(capsys, digits_run)
     assert "FID" in table and "classifier view" in table and "saved" in table
     shutil.copytree(digits_run / "features", short_run / "features")
@@ -46,6 +47,12 @@ def test_a_longer_run_scores_clearly_better(capsys, digits_run, short_run):
     view = long["classes"]
     assert view["coverage"] >= 9 and sum(view["histogram"]) == 1000 and view["classifier_accuracy_on_reals"] > 0.85
     assert short["classes"]["coverage"] <= view["coverage"] - 5  # a 100-step generator makes a blob or two
+    # a healthy run on 1,797 digits copies none of them (issue 23); its closest pairs beside the results
+    assert long["near_copies"] < 0.05 and long["memorisation"]["median_ratio"] > 0.7
+    assert long["memorisation"]["image"] == "eval_own_closest.png"
+    with Image.open(digits_run / "eval_own_closest.png") as pairs:
+        assert pairs.size == (8 * 30 + 2, 2 * 30 + 2)  # 8 generated images above their 8 training images
+    assert "Closest to training images" in ganforge.report(digits_run, tmp_path / "report.html").read_text()
 
 
 def test_evaluation_is_repeatable_and_reuses_the_saved_extractor(capsys, digits_run, tmp_path):

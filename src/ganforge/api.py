@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .config import MAX_EVAL_IMAGES, Config, apply_overrides, load_config, parse_override, preset_names, preset_summary
@@ -29,10 +30,11 @@ from .inference.generator import Generator, load
 from .jsonio import write_json
 from .metrics.generated import Evaluator
 from .models import build_models
+from .report.grid import save_grid
 from .report.health import health_report
 from .report.html import write_report
 from .report.summary import network_summary
-from .runs.layout import LATEST, RunLayout
+from .runs.layout import LATEST, RunLayout, closest_pairs_path
 from .runs.outputs import check_folder, check_output_file, check_outputs, run_files
 from .runs.run import Run, open_run
 from .train.evaluation import TRAINING_PAIRS
@@ -224,15 +226,20 @@ def evaluate(
     default = RunLayout(path).eval_results(name)
     target = Path(out) if out else default
     check_output_file(target, "--out", path, default)  # before the work, not after it
-    check_outputs([(target, Path("the results"))], run_files(path), "--out")
+    pairs_image = closest_pairs_path(target)
+    check_outputs([(target, Path("the results")), (pairs_image, Path("the closest pairs"))], run_files(path), "--out")
     g = load(path, device=device, checkpoint=checkpoint)
     evaluator = Evaluator(cfg, path, features, images or (10**9 if paired else 5000), g.device, split=split, data=data)
     try:
-        results = evaluator(g) | {"extractor": features, "step": g.step}
+        results = evaluator(g) | {"extractor": evaluator.features, "step": g.step}
     except MissingSplit as e:
         raise UserError(f"{e}, or evaluate another with --split {' or '.join(e.present)}") from None
     if paired and evaluator.scores_training_pairs():
         results["warning"] = f"{TRAINING_PAIRS}: give held-out pairs with --data FOLDER"
+    if evaluator.closest is not None:  # the generated images nearest a training image, above it
+        generated, training = evaluator.closest
+        save_grid(torch.cat([generated, training]), pairs_image, nrow=len(generated))
+        results["memorisation"]["image"] = pairs_image.name
     return results, write_json(target, results)
 
 

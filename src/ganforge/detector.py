@@ -15,6 +15,12 @@ starts to hold (again after it has cleared). Kinds (fixed names, for scripts):
 - `nonfinite`: a NaN or Inf in a loss or the weights. Training stops at once; the last good checkpoint stays.
 - `mode_collapse`: the generated images' diversity (metrics/diversity.py) below `health.collapse_below`
   at `health.collapse_checks` sample steps in a row (seed 004: G settles on one class).
+- `mode_dropping`: partial collapse, which the diversity's entropy hides: the generated images' share of the
+  real data's cells differs by more than `health.dropping_above` (`mode_imbalance`, the total variation
+  distance of the histograms) at `health.collapse_checks` sample steps in a row, while diversity stays above
+  `health.collapse_below` (G over-weights some modes and drops others).
+- `memorising`: more than `health.memorising_above` of the generated images are near-copies of training
+  images (`near_copies` at sample steps, `eval_near_copies` at evaluations; metrics/memorisation.py).
 
 Apart from `nonfinite` and `grad_exploding`, nothing is judged before `health.warmup` steps, and a window
 spans at least three metrics lines (3 x `train.log_every` steps). The same
@@ -47,6 +53,8 @@ ADVICE = {
     "checkpoints/latest.pt holds the last good weights",
     "memorising": "G copies its training images: augment D's inputs (data.ada_target=0.6, or data.diffaugment), "
     "stop earlier (checkpoints/best.pt with --best-metric near_copies), or give it more images",
+    "mode_dropping": "G over-weights some kinds of images and drops others: balance the learning rates (G's no "
+    "higher than D's), or try model.minibatch_std=true, train.replay_size=256, or train.ema",
     "mode_collapse": "G makes few kinds of images: try model.minibatch_std=true, model.minibatch_discrimination=16, "
     "train.replay_size=256, a lower G learning rate, or data.diffaugment=color,translation,cutout",
 }
@@ -92,6 +100,7 @@ class Detector:
         self.window = max(cfg.health.window, 3 * cfg.train.log_every)
         self.rows: list[dict] = []
         self.diversity: list[tuple[int, float]] = []
+        self.imbalance: list[tuple[int, float, float]] = []  # (step, mode_imbalance, mode_excess)
         self.active: set[str] = set()
 
     def feed(self, row: dict) -> list[Event]:
@@ -101,6 +110,8 @@ class Detector:
         self.rows = [r for r in self.rows if r["step"] > step - 2 * self.window] + [row]
         if isinstance(row.get("diversity"), (int, float)):
             self.diversity.append((step, row["diversity"]))
+        if isinstance(row.get("mode_imbalance"), (int, float)):
+            self.imbalance.append((step, row["mode_imbalance"], row.get("mode_excess") or 0.0))
         found = self._conditions(row)
         new = [event for kind, event in found.items() if kind not in self.active]
         self.active = set(found)
@@ -138,13 +149,30 @@ class Detector:
                 f"below {h.collapse_below:g} (1 = as varied as the real images)",
                 {"diversity": recent[-1]},
             )  # fmt: skip
-        copies = row.get("eval_near_copies")
-        if isinstance(copies, (int, float)) and copies > h.memorising_above:
-            found["memorising"] = self._event(
-                step, "memorising", f"{copies:.0%} of the generated images are near-copies of training images "
-                f"(above health.memorising_above={h.memorising_above:g})", {"eval_near_copies": copies},
-            )  # fmt: skip
+        elif dropping := self._dropping(step):
+            found["mode_dropping"] = dropping
+        for key in ("near_copies", "eval_near_copies"):  # at sample steps (pixels), at evaluations (features)
+            copies = row.get(key)
+            if isinstance(copies, (int, float)) and copies > h.memorising_above:
+                found["memorising"] = self._event(
+                    step, "memorising", f"{copies:.0%} of the generated images are near-copies of training "
+                    f"images (above health.memorising_above={h.memorising_above:g})", {key: copies},
+                )  # fmt: skip
         return found
+
+    def _dropping(self, step: int) -> Event | None:
+        h = self.h
+        recent = [x for x in self.imbalance if x[0] >= h.warmup][-h.collapse_checks :]
+        if len(recent) < h.collapse_checks or min(x[1] for x in recent) <= h.dropping_above:
+            return None
+        shown = ", ".join(f"{x[1]:.2f}" for x in recent)
+        return self._event(
+            step, "mode_dropping",
+            f"mode_imbalance {shown} at the last {len(recent)} sample steps, above {h.dropping_above:g}: that share "
+            f"of the images sits in the wrong modes, and the most over-weighted mode has {recent[-1][2]:.1f}x its "
+            "real share",
+            {"mode_imbalance": recent[-1][1], "mode_excess": recent[-1][2]},
+        )  # fmt: skip
 
     def _balance(self, step: int, window: list[dict]) -> dict[str, Event]:
         d, g = _values(window, "d_loss"), _values(window, "g_gan")
@@ -179,11 +207,18 @@ class Detector:
         return Event(step, kind, message, ADVICE[kind], {k: round(v, 6) for k, v in values.items()})
 
     def state_dict(self) -> dict:
-        return {"rows": self.rows, "diversity": [list(x) for x in self.diversity], "active": sorted(self.active)}
+        return {
+            "rows": self.rows,
+            "diversity": [list(x) for x in self.diversity],
+            "imbalance": [list(x) for x in self.imbalance],
+            "active": sorted(self.active),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.rows = list(state["rows"])
         self.diversity = [(int(s), float(v)) for s, v in state["diversity"]]
+        old = state.get("imbalance", [])  # none in checkpoints older than mode_dropping
+        self.imbalance = [(int(s), float(v), float(e)) for s, v, e in old]
         self.active = set(state["active"])
 
 

@@ -22,5 +22,6 @@ EVENT_KINDS = (
     "grad_exploding",
     "nonfinite",
     "mode_collapse",
+    "mode_dropping",
     "memorising",
 )

@@ -14,6 +14,11 @@ centre, and two numbers compare their shares with the reals':
 - `diversity`: the entropy of the generated shares over the entropy of the real shares: 1 when the
   generated images spread over the cells as the reals do, 0 when they all fall into one. A generator
   collapsed onto one digit scores about 0 to 0.4, one that keeps every digit 0.8 to 0.95.
+- `mode_imbalance`: the total variation distance between the two histograms, half the sum of the absolute
+  differences of the shares: the share of generated images that would have to move to another cell for
+  the histograms to match. It sees partial collapse, which entropy hides: a generator that makes 40%
+  eights and 17% nines keeps a diversity of 0.85, yet puts about a third of its images in the wrong cells.
+- `mode_excess`: the largest ratio of a cell's generated share to its real share (the most over-weighted mode).
 """
 
 from __future__ import annotations
@@ -68,4 +73,9 @@ class DiversityProbe:
         n1, n2 = self.n_real, len(cells)
         pooled = (self.real_share * n1 + share * n2) / (n1 + n2)
         z = (share - self.real_share) / np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)).clip(1e-12)
-        return {"ndb": float((np.abs(z) > 1.96).mean()), "diversity": _entropy(share) / _entropy(self.real_share)}
+        return {
+            "ndb": float((np.abs(z) > 1.96).mean()),
+            "diversity": _entropy(share) / _entropy(self.real_share),
+            "mode_imbalance": float(np.abs(share - self.real_share).sum() / 2),
+            "mode_excess": float((share / self.real_share.clip(1e-12)).max()),
+        }

@@ -6,12 +6,16 @@
   its numbers compare runs on one data set only: another data set trains another network. It is trained
   once, from a fixed seed, and saved in the run directory (features/own.pt), so that every evaluation of a
   run, during training and after, measures with the same network.
+- `pixels`: the images themselves, pooled to 16x16: nothing to train or download. The own extractor needs
+  64 real images to learn from; a smaller set (a few images, where copying is the risk) is scored here, and
+  near-copies show in pixels as well as anywhere (distribution metrics on so few images mean little).
 
 An extractor maps images (N, C, H, W) in [-1, 1] to features (N, D) and has `num_features`.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from . import inception
 OWN_SIZE = 32  # the own extractor sees every image at 32x32
 OWN_STEPS = 400
 OWN_BATCH = 64
+PIXEL_SIDE = 16
 
 
 class OwnEncoder(nn.Module):
@@ -129,7 +134,24 @@ def _inception(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key
     return inception.load_inception(url=inception.WEIGHTS_URL, sha256=inception.WEIGHTS_SHA256_PREFIX)
 
 
+class PixelFeatures(nn.Module):
+    """Images (N, C, H, W) -> their pixels pooled to `side` x `side` (area average), flattened."""
+
+    def __init__(self, side: int = PIXEL_SIDE):
+        super().__init__()
+        self.side = side
+        self.register_buffer("anchor", torch.zeros(()))  # where `extract` reads the device from
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(images.float(), self.side).flatten(1)
+
+
+def _pixels(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> nn.Module:
+    return PixelFeatures()
+
+
 EXTRACTORS.register("own", own_extractor)
+EXTRACTORS.register("pixels", _pixels)
 EXTRACTORS.register("inception", _inception)
 
 
@@ -142,6 +164,6 @@ def build_extractor(
 @torch.no_grad()
 def extract(net: nn.Module, images: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """Features (N, D) on the CPU, in float64, for images (N, C, H, W) in [-1, 1] (on any device)."""
-    device = next(net.parameters()).device
+    device = next(itertools.chain(net.parameters(), net.buffers())).device
     parts = [net(part.to(device)).double().cpu() for part in images.split(batch_size)]
     return torch.cat(parts)

@@ -28,7 +28,7 @@ from ..errors import UserError
 from .classes import ClassifierView
 from .distribution import compare, fid
 from .features import build_extractor, extract
-from .memorisation import memorisation
+from .memorisation import NearestTraining
 from .pairs import evaluate_pairs
 from .unpaired import WAYS, evaluate_unpaired
 
@@ -93,6 +93,8 @@ class Evaluator:
         self.device, self.split, self.seed = torch.device(device), split, seed
         self.data_name = data
         self._net: torch.nn.Module | None = None
+        self.note: str | None = None  # what the results should say of how they were measured
+        self.closest: tuple[torch.Tensor, torch.Tensor] | None = None  # the nearest (generated, training) pairs
         self._real_feats: torch.Tensor | None = None
         self._classes = None
         self._train = None
@@ -143,10 +145,13 @@ class Evaluator:
         if self.images > MAX_EVAL_IMAGES:
             raise UserError(f"{self.images} images: the evaluation scores {MAX_EVAL_IMAGES:,} at most; give fewer")
         if self.features == "own" and real_images < MIN_OWN_REALS:
-            raise UserError(
-                f"the own feature extractor learns from the real images, and there are {real_images}: give "
-                f"{MIN_OWN_REALS} or more, or use --features inception"
+            self.features = "pixels"  # too few to learn from: near-copies show in pixels (metrics/features.py)
+            self.note = (
+                f"the own feature extractor learns from 64 or more real images and there are {real_images}: scored "
+                "in pixels (metrics/features.py), where memorisation shows; the distribution metrics mean little"
             )
+        if real_images < 2:
+            raise UserError(f"{real_images} real image: the metrics compare generated images with 2 or more")
         if self.features == "inception":
             _ = self.extractor
 
@@ -174,16 +179,21 @@ class Evaluator:
         if self._real_feats is None:
             self._real_feats = self._real_features(self.images)
         n, view = self.images, self._classifier()
-        feats, probs = [], []
+        feats, probs, nearest = [], [], NearestTraining(self._real_feats)
         for fakes in g.batches(n, seed=self.seed + 1):  # generated and scored a batch at a time
             feats.append(extract(self.extractor, fakes))
+            nearest.add(feats[-1], fakes)
             if view is not None:
                 probs.append(view.proba(fakes))
         fake_feats = torch.cat(feats)
         result = compare(self._real_feats, fake_feats)
-        copies = memorisation(self._real_feats, fake_feats)
+        copies = nearest.result()
         result |= {"near_copies": copies["near_copies"], "memorisation": copies}
+        picked = _subset(len(self._train_set()), self.images, self.seed)  # the rows of the real features
+        training = torch.stack([self._real(picked[c["training"]]) for c in copies["closest"]])
+        self.closest = (nearest.closest_images(), training)
         result |= {"extractor": self.features, "images": n, "real_images": len(self._real_feats)}
+        result |= {"note": self.note} if self.note else {}
         if view is not None:
             result["classes"] = view.summary(np.concatenate(probs))
         classes = len(getattr(g, "classes", None) or [])

@@ -145,10 +145,14 @@ def grad_norm_figure(rows: list[dict]) -> str | None:
 
 
 def diversity_figure(rows: list[dict]) -> str | None:
-    keys = [k for k in ("diversity", "ndb") if has(rows, k)]
+    keys = [k for k in ("diversity", "ndb", "mode_imbalance") if has(rows, k)]
     if not keys:
         return None
-    titles = {"diversity": "diversity (1 = as varied as reals)", "ndb": "NDB (share of bins that differ)"}
+    titles = {
+        "diversity": "diversity (1 = as varied as reals)",
+        "ndb": "NDB (share of bins that differ)",
+        "mode_imbalance": "mode imbalance (share in the wrong modes)",
+    }
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.2), constrained_layout=True, squeeze=False)
     for ax, k in zip(axes[0], keys, strict=True):
         _line(ax, rows, k)

@@ -57,6 +57,14 @@ def health_report(run_dir: str | Path) -> dict[str, Any]:
             f"{state}: diversity {diversity[-1]:.2f} at the last sample step (1 = as varied as the real images, "
             f"below {cfg.health.collapse_below:g} = mode collapse)"
         )
+    imbalance = [r["mode_imbalance"] for r in rows if isinstance(r.get("mode_imbalance"), (int, float))]
+    if imbalance:
+        report["mode_imbalance"] = imbalance[-1]
+        state = "dropping modes" if imbalance[-1] > cfg.health.dropping_above else "modes in proportion"
+        verdict.append(
+            f"{state}: {imbalance[-1]:.0%} of the images in the wrong modes at the last sample step (above "
+            f"{cfg.health.dropping_above:.0%} = mode dropping)"
+        )
     kinds = sorted({str(e.get("kind")) for e in events})
     verdict.append(f"events: {', '.join(kinds)}" if kinds else "no health events")
     report["verdict"] = verdict

@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..files import atomic_write, read_inside
 from ..jsonio import loads, parse_lines
 from ..losses import ADVERSARIAL_LOSSES
-from ..runs.layout import COMMAND, CONFIG, EVENTS, GRID_FILE, LOG, METRICS, RunLayout
+from ..runs.layout import COMMAND, CONFIG, EVENTS, GRID_FILE, LOG, METRICS, RunLayout, closest_pairs_path
 from ..runs.run import open_run
 from . import figures
 
@@ -44,7 +44,7 @@ pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
 .strip img{width:150px;image-rendering:pixelated}.strip figcaption{font-size:12px;color:#555}
 #sample-frames img{max-width:100%;width:420px;image-rendering:pixelated}
 #sample-slider{width:420px}
-img.walk{max-width:100%;width:840px;image-rendering:pixelated}
+img.walk,img.pairs{max-width:100%;width:840px;image-rendering:pixelated}
 """
 
 SLIDER_JS = """
@@ -101,7 +101,7 @@ def render_report(path: Path, cfg: Config, walk: bytes | str | None = None) -> s
     sections = [
         _header(path, cfg, rows),
         f'<div class="grid">{"".join(curves)}</div>',
-        _plot("diversity", "Diversity and NDB", figures.diversity_figure(rows), "logged at sample steps only"),
+        _plot("diversity", "Diversity and modes", figures.diversity_figure(rows), "logged at sample steps only"),
         _plot("eval-metrics", "Metrics over training", figures.eval_figure(rows), "eval_* keys of metrics.jsonl"),
         _events_section(events, source),
         _samples(path),
@@ -281,8 +281,18 @@ def _final_metrics(path: Path) -> str:
         except ValueError:
             parts.append(f"<h3>{escape(f.name)}</h3>{_note('could not be read (not JSON, or a link out of the run)')}")
             continue
-        parts.append(f"<h3>{escape(f.name)}</h3>{metrics_table(data)}")
+        parts.append(f"<h3>{escape(f.name)}</h3>{metrics_table(data)}{_closest_pairs(path, f)}")
     return _section("final-metrics", "Final metrics", "".join(parts))
+
+
+def _closest_pairs(path: Path, results: Path) -> str:
+    """The evaluation's generated images nearest to a training image, above those training images."""
+    data = read_inside(path, closest_pairs_path(results))
+    if data is None:
+        return ""
+    body = f'<img class="pairs" src="{figures.data_uri(data)}" alt="closest pairs">'
+    note = "memorisation: top, the generated images nearest a training image (closest first); below, that image"
+    return f"<h4>Closest to training images</h4>{body}{_note(note)}"
 
 
 def metrics_table(data: Any) -> str:

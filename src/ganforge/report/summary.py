@@ -87,6 +87,8 @@ def _format_unconditional(r: dict) -> str:
             f"memorisation: {m['near_copies']:.1%} of the images are near-copies of a training image (median "
             f"distance to the nearest one {m['median_ratio']:.2f} x the training images' own; 1 is new, 0 a copy)"
         )
+    if r.get("note"):
+        lines.append(f"note: {r['note']}")
     c = r.get("classes")
     if c:
         lines.append(

@@ -134,3 +134,8 @@ class RunLayout:
         named = [self.config, self.metrics, self.events, self.log, self.command]
         kept = [*self.checkpoints.glob("*"), *self.features.glob("*")]
         return [p for p in named if p.exists()] + sorted(kept)
+
+
+def closest_pairs_path(results: Path) -> Path:
+    """Where an evaluation's closest (generated, training) pairs go, beside its results file."""
+    return results.with_name(f"{results.stem}_closest.png")

@@ -82,7 +82,7 @@ def _tag(key: str) -> str:
         return f"discriminator/{key}"
     if key.startswith(("d_", "g_")):
         return f"loss/{key}"
-    if key in ("diversity", "ndb"):
+    if key in ("diversity", "ndb", "mode_imbalance", "mode_excess"):
         return f"health/{key}"
     return f"misc/{key}"
 

@@ -1,4 +1,4 @@
-"""The hooks that watch a run: the diversity of its samples and its health events (health.py)."""
+"""The hooks that watch a run: its samples (diversity, modes, near-copies) and its health events (detector.py)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,31 @@ import torch
 
 from ..detector import ADVICE, Event, detector_for
 from ..jsonio import append_line, read_lines, write_lines
-from ..metrics.diversity import DiversityProbe
+from ..metrics.diversity import BINS, DiversityProbe
+from ..metrics.features import PixelFeatures
+from ..metrics.memorisation import NearestTraining
 from .hooks import HOOKS, Hook, Stop, TrainerView
 from .tasks import UnconditionalTask
 
-PROBE_REALS = 1000
+PROBE_REALS = 1000  # real images the diversity probe's cells are fitted on
+COPY_REALS = 2000  # training images each sample is compared with for near-copies
 
 
-class DiversityWatch(Hook):
-    """At each sample step, `health.diversity_samples` images from fixed noise, scored against the real
-    data (metrics/diversity.py); `diversity` and `ndb` go into that step's line of metrics.jsonl."""
+class SampleWatch(Hook):
+    """At each sample step, `health.diversity_samples` images from fixed noise, scored against the real data:
+    `diversity`, `ndb` and `mode_imbalance` (metrics/diversity.py; data sets of 40 images or more) and
+    `near_copies` (metrics/memorisation.py, in pixel features: no extractor to train, so a set of a few images
+    is watched too) go into that step's line of metrics.jsonl."""
 
     def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
         data = trainer.dataset
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.train.seed))
-        reals = torch.stack([data[int(i)] for i in order[:PROBE_REALS]])
-        self.probe = DiversityProbe(reals, seed=cfg.train.seed)
+        reals = torch.stack([data[int(i)] for i in order[:COPY_REALS]])
+        probe_reals = reals[:PROBE_REALS]
+        self.probe = DiversityProbe(probe_reals, seed=cfg.train.seed) if len(probe_reals) >= 2 * BINS else None
+        self.pixels = PixelFeatures()
+        self.train_features = self.pixels(reals).double()
         noise_stream = torch.Generator().manual_seed(cfg.train.seed + 1)
         self.noise = UnconditionalTask.noise(cfg, cfg.health.diversity_samples, noise_stream)
 
@@ -33,15 +41,20 @@ class DiversityWatch(Hook):
         if step % t.cfg.train.sample_every and step != t.total_steps:
             return
         images = t.contract.run(t.networks[t.contract.weights], self.noise)
-        if bool(torch.isfinite(images).all()):
-            t.monitor.record({k: torch.tensor(v) for k, v in self.probe(images).items()})
+        if not bool(torch.isfinite(images).all()):
+            return
+        scores = self.probe(images) if self.probe is not None else {}
+        nearest = NearestTraining(self.train_features, shown=0)
+        nearest.add(self.pixels(images.detach().float().cpu()).double())
+        scores["near_copies"] = nearest.result()["near_copies"]
+        t.monitor.record({k: torch.tensor(v) for k, v in scores.items()})
 
 
-def _diversity_watch(trainer: TrainerView) -> DiversityWatch | None:
+def _sample_watch(trainer: TrainerView) -> SampleWatch | None:
     cfg = trainer.cfg
-    if cfg.task != "unconditional" or cfg.health.diversity_samples <= 0 or len(trainer.dataset) < 40:
+    if cfg.task != "unconditional" or cfg.health.diversity_samples <= 0 or len(trainer.dataset) < 2:
         return None
-    return DiversityWatch(trainer)
+    return SampleWatch(trainer)
 
 
 class HealthWatch(Hook):
@@ -105,7 +118,7 @@ class HealthWatch(Hook):
         self.resumed_at = int(state["step"])
 
 
-HOOKS.register("diversity", _diversity_watch)
+HOOKS.register("samples", _sample_watch)
 HOOKS.register("health", HealthWatch)
 
-__all__ = ["DiversityWatch", "HealthWatch"]
+__all__ = ["HealthWatch", "SampleWatch"]
