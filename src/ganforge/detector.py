@@ -17,7 +17,7 @@ starts to hold (again after it has cleared). Kinds (fixed names, for scripts):
   at `health.collapse_checks` sample steps in a row (seed 004: G settles on one class).
 - `mode_dropping`: partial collapse, which the diversity's entropy hides: the generated images' share of the
   real data's cells differs by more than `health.dropping_above` (`mode_imbalance`, the total variation
-  distance of the histograms) at `health.collapse_checks` sample steps in a row, while diversity stays above
+  distance of the histograms) at `health.dropping_checks` sample steps in a row, while diversity stays above
   `health.collapse_below` (G over-weights some modes and drops others).
 - `memorising`: more than `health.memorising_above` of the generated images are near-copies of training
   images (`near_copies` at sample steps, `eval_near_copies` at evaluations; metrics/memorisation.py).
@@ -101,6 +101,7 @@ class Detector:
         self.rows: list[dict] = []
         self.diversity: list[tuple[int, float]] = []
         self.imbalance: list[tuple[int, float, float]] = []  # (step, mode_imbalance, mode_excess)
+        self.copies: tuple[str, float] | None = None  # the last share of near-copies measured, and its key
         self.active: set[str] = set()
 
     def feed(self, row: dict) -> list[Event]:
@@ -110,6 +111,9 @@ class Detector:
         self.rows = [r for r in self.rows if r["step"] > step - 2 * self.window] + [row]
         if isinstance(row.get("diversity"), (int, float)):
             self.diversity.append((step, row["diversity"]))
+        for key in ("near_copies", "eval_near_copies"):  # at sample steps (pixels), at evaluations (features)
+            if isinstance(row.get(key), (int, float)):
+                self.copies = (key, row[key])
         if isinstance(row.get("mode_imbalance"), (int, float)):
             self.imbalance.append((step, row["mode_imbalance"], row.get("mode_excess") or 0.0))
         found = self._conditions(row)
@@ -151,19 +155,18 @@ class Detector:
             )  # fmt: skip
         elif dropping := self._dropping(step):
             found["mode_dropping"] = dropping
-        for key in ("near_copies", "eval_near_copies"):  # at sample steps (pixels), at evaluations (features)
-            copies = row.get(key)
-            if isinstance(copies, (int, float)) and copies > h.memorising_above:
-                found["memorising"] = self._event(
-                    step, "memorising", f"{copies:.0%} of the generated images are near-copies of training "
-                    f"images (above health.memorising_above={h.memorising_above:g})", {key: copies},
-                )  # fmt: skip
+        if self.copies is not None and self.copies[1] > h.memorising_above:  # the last measure holds till the next
+            key, copies = self.copies
+            found["memorising"] = self._event(
+                step, "memorising", f"{copies:.0%} of the generated images are near-copies of training images "
+                f"(above health.memorising_above={h.memorising_above:g})", {key: copies},
+            )  # fmt: skip
         return found
 
     def _dropping(self, step: int) -> Event | None:
         h = self.h
-        recent = [x for x in self.imbalance if x[0] >= h.warmup][-h.collapse_checks :]
-        if len(recent) < h.collapse_checks or min(x[1] for x in recent) <= h.dropping_above:
+        recent = [x for x in self.imbalance if x[0] >= h.warmup][-h.dropping_checks :]
+        if len(recent) < h.dropping_checks or min(x[1] for x in recent) <= h.dropping_above:
             return None
         shown = ", ".join(f"{x[1]:.2f}" for x in recent)
         return self._event(
@@ -211,6 +214,7 @@ class Detector:
             "rows": self.rows,
             "diversity": [list(x) for x in self.diversity],
             "imbalance": [list(x) for x in self.imbalance],
+            "copies": list(self.copies) if self.copies else None,
             "active": sorted(self.active),
         }
 
@@ -219,6 +223,8 @@ class Detector:
         self.diversity = [(int(s), float(v)) for s, v in state["diversity"]]
         old = state.get("imbalance", [])  # none in checkpoints older than mode_dropping
         self.imbalance = [(int(s), float(v), float(e)) for s, v, e in old]
+        copies = state.get("copies")
+        self.copies = (str(copies[0]), float(copies[1])) if copies else None
         self.active = set(state["active"])
 
 

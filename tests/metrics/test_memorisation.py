@@ -85,7 +85,9 @@ def test_a_tiny_set_is_scored_in_pixels_and_its_copies_are_found(tmp_path):
     folder.mkdir()
     for i in range(8):
         Image.fromarray(((x[i, 0] + 1) * 127.5).round().byte().numpy()).save(folder / f"{i}.png")
-    cfg = load_config({"model": {"family": "dcgan-mnist"}, "data": {"name": str(folder), "image_size": 28, "channels": 1}})
+    cfg = load_config(
+        {"model": {"family": "dcgan-mnist"}, "data": {"name": str(folder), "image_size": 28, "channels": 1}}
+    )
     evaluator = Evaluator(cfg, tmp_path, "own", images=200)
     copied = evaluator(_Drawn(cfg, x[:8]))
     new = Evaluator(cfg, tmp_path, "own", images=200)(_Drawn(cfg, x[100:300]))
@@ -95,3 +97,27 @@ def test_a_tiny_set_is_scored_in_pixels_and_its_copies_are_found(tmp_path):
     generated, training = evaluator.closest
     assert generated.shape == training.shape == (8, 1, 28, 28)
     assert (generated - training).abs().mean() < 0.05  # each kept image beside the training image it copies
+
+
+def test_a_run_on_a_few_images_logs_near_copies_at_its_sample_steps(tmp_path):
+    """The sample-step watch needs no extractor: a run on four images logs near_copies (and no diversity,
+    which needs 40 images) at each sample step."""
+    import json
+
+    from PIL import Image
+
+    import ganforge
+    from ganforge.data.builtin import digits_images
+    from tests.conftest import tiny_overrides
+
+    x, _ = digits_images(32, 1)
+    folder = tmp_path / "four"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(((x[i, 0] + 1) * 127.5).round().byte().numpy()).save(folder / f"{i}.png")
+    sets = [*tiny_overrides(), "train.batch_size=4", "data.channels=1", "health.warmup=0"]
+    run = ganforge.train("dcgan", data=str(folder), steps=8, out=tmp_path / "run", quiet=True, overrides=sets)
+    rows = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    watched = [r for r in rows if "near_copies" in r]
+    assert [r["step"] for r in watched] == [4, 8] and all(0 <= r["near_copies"] <= 1 for r in watched)
+    assert not any("diversity" in r for r in rows)

@@ -92,37 +92,50 @@ def test_mode_collapse_needs_consecutive_low_diversity_after_warmup():
     assert events[0].values["diversity"] == 0.2
 
 
-def test_mode_dropping_needs_consecutive_imbalance_and_yields_to_mode_collapse():
+def test_mode_dropping_needs_imbalance_at_three_sample_steps_in_a_row_and_yields_to_mode_collapse():
     def with_probe(values):
         lines = rows(60, **HEALTHY)
         for i, (diversity, imbalance) in values.items():
             lines[i].update(diversity=diversity, mode_imbalance=imbalance, mode_excess=3.5)
         return lines
 
-    # early, then not in a row
-    assert feed(with_probe({5: (0.9, 0.5), 9: (0.9, 0.5), 24: (0.9, 0.1), 34: (0.9, 0.4), 44: (0.9, 0.2)})) == []
-    events = feed(with_probe({24: (0.9, 0.1), 34: (0.85, 0.35), 44: (0.85, 0.4)}))
-    assert [(e.kind, e.step) for e in events] == [("mode_dropping", 450)]
+    early = {3: (0.9, 0.5), 5: (0.9, 0.5), 7: (0.9, 0.5)}  # before the warm-up
+    broken = {14: (0.9, 0.4), 24: (0.9, 0.4), 34: (0.9, 0.3), 44: (0.9, 0.4), 54: (0.9, 0.4)}  # never 3 in a row
+    assert feed(with_probe(early | broken)) == []
+    held = {24: (0.9, 0.1), 34: (0.85, 0.36), 44: (0.85, 0.5), 54: (0.85, 0.4)}
+    events = feed(with_probe(held))
+    assert [(e.kind, e.step) for e in events] == [("mode_dropping", 550)]
     assert events[0].values == {"mode_imbalance": 0.4, "mode_excess": 3.5}
-    assert "3.5x its real share" in events[0].message
-    assert feed(with_probe({24: (0.9, 0.1), 34: (0.85, 0.35), 44: (0.85, 0.4)}), ["health.dropping_above=0.4"]) == []
-    collapsed = feed(with_probe({24: (0.9, 0.1), 34: (0.3, 0.8), 44: (0.2, 0.9)}))  # the severe case: one event
-    assert [e.kind for e in collapsed] == ["mode_collapse"]
+    assert "3.5x its real share" in events[0].message and "0.36, 0.50, 0.40" in events[0].message
+    assert feed(with_probe(held), ["health.dropping_above=0.4"]) == []
+    assert [e.step for e in feed(with_probe(held), ["health.dropping_checks=2"])] == [450]
+    collapsed = feed(with_probe({24: (0.9, 0.1), 34: (0.3, 0.8), 44: (0.2, 0.9), 54: (0.2, 0.9)}))
+    assert [e.kind for e in collapsed] == ["mode_collapse"]  # the severe case: one event
 
 
 def test_the_detector_resumes_with_its_probe_history():
     cfg = resolve_config("dcgan", overrides=["health.warmup=100"])
     lines = rows(60, **HEALTHY)
-    for i, imbalance in ((24, 0.1), (34, 0.5), (44, 0.5)):
+    for i, imbalance in ((24, 0.1), (34, 0.5), (44, 0.5), (54, 0.5)):
         lines[i].update(diversity=0.9, mode_imbalance=imbalance, mode_excess=2.0)
     first = Detector(cfg, CHANCE, 0.0, None)
-    assert [e.kind for line in lines[:40] for e in first.feed(line)] == []
+    assert [e.kind for line in lines[:50] for e in first.feed(line)] == []
     second = Detector(cfg, CHANCE, 0.0, None)
     second.load_state_dict(first.state_dict())
-    assert [e.kind for line in lines[40:] for e in second.feed(line)] == ["mode_dropping"]
+    assert [e.kind for line in lines[50:] for e in second.feed(line)] == ["mode_dropping"]
     old = first.state_dict()
     del old["imbalance"]  # a checkpoint written before mode_dropping
     Detector(cfg, CHANCE, 0.0, None).load_state_dict(old)
+
+
+def test_near_copies_at_sample_steps_raise_memorising_once():
+    cfg = resolve_config("dcgan", overrides=["health.warmup=100"])
+    detector = Detector(cfg, CHANCE, 0.0, None)
+    lines = rows(60, **HEALTHY)
+    for i, copies in ((9, 0.0), (19, 0.1), (29, 0.6), (39, 0.8), (49, 0.1), (54, 0.5)):
+        lines[i]["near_copies"] = copies
+    events = [(e.kind, e.step, e.values) for line in lines for e in detector.feed(line)]
+    assert events == [("memorising", 300, {"near_copies": 0.6}), ("memorising", 550, {"near_copies": 0.5})]
 
 
 def test_event_kinds_are_the_documented_names():

@@ -248,10 +248,10 @@ class HealthConfig:
     collapse_below: float = option(0.5, at_least=0, at_most=1)
     collapse_checks: int = option(2, positive=True)  # sample steps in a row
     # mode_imbalance (metrics/diversity.py: the share of generated images in the wrong modes) above this at the
-    # last `collapse_checks` sample steps: mode_dropping
-    dropping_above: float = option(0.3, at_least=0, at_most=1)
-    # the share of generated images that are near-copies of a training image (metrics/memorisation.py, read at
-    # evaluations during training) above which the run is memorising
+    # last `dropping_checks` sample steps: mode_dropping
+    dropping_above: float = option(0.35, at_least=0, at_most=1)
+    dropping_checks: int = option(3, positive=True)  # sample steps in a row
+    # near_copies (metrics/memorisation.py: at sample steps and evaluations) above this: memorising
     memorising_above: float = option(0.3, at_least=0, at_most=1)
     # generated images scored at each sample step (diversity, modes, near-copies); 0 = none
     diversity_samples: int = option(500, at_least=0, at_most=100_000, used=(_unconditional, "noise-to-image runs"))
