@@ -18,7 +18,7 @@ from tests.test_cli import assert_one_line_error, run_cli
 BAD_TEXT = {
     "model.stage_blocks": "1,x",
     "data.name": "   ", "data.degrade": "noise=loud", "data.val_name": "  ", "data.diffaugment": "sparkle",
-    "train.device": "tpu", "health.stop_on": "boredom", "version": 99,
+    "train.device": "tpu", "health.stop_on": "boredom", "version": 99, "train.init_from": "   ",
 }  # fmt: skip
 
 

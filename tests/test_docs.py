@@ -55,6 +55,7 @@ RUN_FOLDERS = {
     "RUN_DIR": NOISE,
     "runs/digits": NOISE,
     "runs/cats": NOISE,
+    "runs/small": NOISE,
     "runs/shapes": PAIRED,
     "runs/restore": PAIRED,
     "runs/cond": CONDITIONAL,

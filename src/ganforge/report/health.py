@@ -49,22 +49,22 @@ def health_report(run_dir: str | Path) -> dict[str, Any]:
         report["reconstruction"] = {"key": key, "first": first, "last": last}
         trend = "is falling, as it should" if last < first * 0.98 else "is not falling"
         verdict.append(f"{key} {trend}: {first:.4f} at the start, {last:.4f} now")
-    diversity = [r["diversity"] for r in rows if isinstance(r.get("diversity"), (int, float))]
-    if diversity:
-        report["diversity"] = diversity[-1]
-        state = "collapsing" if diversity[-1] < cfg.health.collapse_below else "not collapsing"
-        verdict.append(
-            f"{state}: diversity {diversity[-1]:.2f} at the last sample step (1 = as varied as the real images, "
-            f"below {cfg.health.collapse_below:g} = mode collapse)"
-        )
-    imbalance = [r["mode_imbalance"] for r in rows if isinstance(r.get("mode_imbalance"), (int, float))]
-    if imbalance:
-        report["mode_imbalance"] = imbalance[-1]
-        state = "dropping modes" if imbalance[-1] > cfg.health.dropping_above else "modes in proportion"
-        verdict.append(
-            f"{state}: {imbalance[-1]:.0%} of the images in the wrong modes at the last sample step (above "
-            f"{cfg.health.dropping_above:.0%} = mode dropping)"
-        )
+    h = cfg.health
+    for key, bad, (sick, well), says in (  # the sample-step measures: the last one, against its event's threshold
+        ("diversity", lambda v: v < h.collapse_below, ("collapsing", "not collapsing"),
+         f"diversity {{v:.2f}} at the last sample step (1 = as varied as the real images, below "
+         f"{h.collapse_below:g} = mode collapse)"),
+        ("mode_imbalance", lambda v: v > h.dropping_above, ("dropping modes", "modes in proportion"),
+         f"{{v:.0%}} of the images in the wrong modes at the last sample step (above {h.dropping_above:.0%} = "
+         "mode dropping)"),
+        ("near_copies", lambda v: v > h.memorising_above, ("memorising", "not copying"),
+         f"{{v:.0%}} of the samples are near-copies of training images at the last sample step (above "
+         f"{h.memorising_above:.0%} = memorising)"),
+    ):  # fmt: skip
+        values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+        if values:
+            report[key] = v = values[-1]
+            verdict.append(f"{sick if bad(v) else well}: {says.format(v=v)}")
     kinds = sorted({str(e.get("kind")) for e in events})
     verdict.append(f"events: {', '.join(kinds)}" if kinds else "no health events")
     report["verdict"] = verdict
