@@ -140,7 +140,7 @@ def memorising(args: argparse.Namespace) -> dict:
     results, _ = ganforge.evaluate(out, device=args.device, images=1000)
     copies = [(r["step"], r["near_copies"]) for r in _rows(out) if "near_copies" in r]
     return {"images": args.images, "steps": args.steps, "near_copies_at_sample_steps": copies,
-            "events": _events(out), "evaluate": {k: results[k] for k in ("extractor", "near_copies", "note")},
+            "events": _events(out), "evaluate": {k: results.get(k) for k in ("extractor", "near_copies", "note")},
             "median_ratio": results["memorisation"]["median_ratio"]}  # fmt: skip
 
 

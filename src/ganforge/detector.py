@@ -17,8 +17,9 @@ starts to hold (again after it has cleared). Kinds (fixed names, for scripts):
   at `health.collapse_checks` sample steps in a row (seed 004: G settles on one class).
 - `mode_dropping`: partial collapse, which the diversity's entropy hides: the generated images' share of the
   real data's cells differs by more than `health.dropping_above` (`mode_imbalance`, the total variation
-  distance of the histograms) at `health.dropping_checks` sample steps in a row, while diversity stays above
-  `health.collapse_below` (G over-weights some modes and drops others).
+  distance of the histograms) at `health.dropping_checks` sample steps in a row in the second half of the run
+  (from half its steps, and not before the warm-up), while diversity stays above `health.collapse_below`
+  (G over-weights some modes and drops others).
 - `memorising`: more than `health.memorising_above` of the generated images are near-copies of training
   images (`near_copies` at sample steps, `eval_near_copies` at evaluations; metrics/memorisation.py).
 
@@ -95,8 +96,12 @@ class Detector:
     `chance` and `floor`: D's loss at chance and at its least (from the adversarial loss); `recon`: the
     metric of the reconstruction loss to watch, if any."""
 
-    def __init__(self, cfg: Config, chance: float | None, floor: float, recon: str | None):
+    def __init__(
+        self, cfg: Config, chance: float | None, floor: float, recon: str | None, total_steps: int | None = None
+    ):
         self.h, self.chance, self.floor, self.recon_key = cfg.health, chance, floor, recon
+        # partial collapse is judged in the run's second half: early on, healthy runs over-weight modes too
+        self.dropping_from = max(cfg.health.warmup, (total_steps or 0) // 2)
         self.window = max(cfg.health.window, 3 * cfg.train.log_every)
         self.rows: list[dict] = []
         self.diversity: list[tuple[int, float]] = []
@@ -165,7 +170,7 @@ class Detector:
 
     def _dropping(self, step: int) -> Event | None:
         h = self.h
-        recent = [x for x in self.imbalance if x[0] >= h.warmup][-h.dropping_checks :]
+        recent = [x for x in self.imbalance if x[0] >= self.dropping_from][-h.dropping_checks :]
         if len(recent) < h.dropping_checks or min(x[1] for x in recent) <= h.dropping_above:
             return None
         shown = ", ".join(f"{x[1]:.2f}" for x in recent)
@@ -234,12 +239,13 @@ def recon_key(cfg: Config) -> str | None:
     return f"g_{next(iter(weights))}" if cfg.task == "paired" and weights else None
 
 
-def detector_for(cfg: Config) -> Detector:
+def detector_for(cfg: Config, total_steps: int | None = None) -> Detector:
     loss = build_adversarial_loss(cfg)
-    return Detector(cfg, loss.chance, loss.d_floor, recon_key(cfg))
+    return Detector(cfg, loss.chance, loss.d_floor, recon_key(cfg), total_steps)
 
 
 def events_from_metrics(cfg: Config, rows: list[dict]) -> list[Event]:
     """The events a run's metrics show, found after the fact (runs without events.jsonl)."""
-    detector = detector_for(cfg)
+    steps = [r["step"] for r in rows if isinstance(r.get("step"), int)]
+    detector = detector_for(cfg, max(steps, default=None))  # the run as far as it has gone
     return [event for row in rows for event in detector.feed(row)]

@@ -113,6 +113,20 @@ def test_mode_dropping_needs_imbalance_at_three_sample_steps_in_a_row_and_yields
     assert [e.kind for e in collapsed] == ["mode_collapse"]  # the severe case: one event
 
 
+def test_mode_dropping_is_judged_in_the_second_half_of_the_run():
+    cfg = resolve_config("dcgan", overrides=["health.warmup=100"])
+    lines = rows(60, **HEALTHY)
+    for i in (23, 33, 43, 53):  # steps 240, 340, 440, 540
+        lines[i].update(diversity=0.9, mode_imbalance=0.5, mode_excess=2.0)
+
+    def events(total_steps):
+        detector = Detector(cfg, CHANCE, 0.0, None, total_steps)
+        return [(e.kind, e.step) for line in lines for e in detector.feed(line)]
+
+    assert events(600) == [("mode_dropping", 540)]  # judged from step 300: 340, 440, 540
+    assert events(1000) == []  # from step 500: one check
+
+
 def test_the_detector_resumes_with_its_probe_history():
     cfg = resolve_config("dcgan", overrides=["health.warmup=100"])
     lines = rows(60, **HEALTHY)

@@ -248,8 +248,8 @@ class HealthConfig:
     collapse_below: float = option(0.5, at_least=0, at_most=1)
     collapse_checks: int = option(2, positive=True)  # sample steps in a row
     # mode_imbalance (metrics/diversity.py: the share of generated images in the wrong modes) above this at the
-    # last `dropping_checks` sample steps: mode_dropping
-    dropping_above: float = option(0.35, at_least=0, at_most=1)
+    # last `dropping_checks` sample steps of the run's second half: mode_dropping
+    dropping_above: float = option(0.3, at_least=0, at_most=1)
     dropping_checks: int = option(3, positive=True)  # sample steps in a row
     # near_copies (metrics/memorisation.py: at sample steps and evaluations) above this: memorising
     memorising_above: float = option(0.3, at_least=0, at_most=1)

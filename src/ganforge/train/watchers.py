@@ -64,7 +64,7 @@ class HealthWatch(Hook):
 
     def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
-        self.detector = detector_for(cfg)
+        self.detector = detector_for(cfg, trainer.total_steps)
         self.stop_on = {"nonfinite"} | {k.strip() for k in cfg.health.stop_on.split(",") if k.strip()}
         self.path = trainer.layout.events
         self.first_bad = torch.tensor(-1, device=trainer.device)
