@@ -100,14 +100,17 @@ class Detector:
         self, cfg: Config, chance: float | None, floor: float, recon: str | None, total_steps: int | None = None
     ):
         self.h, self.chance, self.floor, self.recon_key = cfg.health, chance, floor, recon
-        # partial collapse is judged in the run's second half: early on, healthy runs over-weight modes too
-        self.dropping_from = max(cfg.health.warmup, (total_steps or 0) // 2)
+        self.run_length(total_steps)
         self.window = max(cfg.health.window, 3 * cfg.train.log_every)
         self.rows: list[dict] = []
         self.diversity: list[tuple[int, float]] = []
         self.imbalance: list[tuple[int, float, float]] = []  # (step, mode_imbalance, mode_excess)
         self.copies: tuple[str, float] | None = None  # the last share of near-copies measured, and its key
         self.active: set[str] = set()
+
+    def run_length(self, total_steps: int | None) -> None:
+        """Partial collapse is judged in the run's second half: early on, healthy runs over-weight modes too."""
+        self.dropping_from = max(self.h.warmup, (total_steps or 0) // 2)
 
     def feed(self, row: dict) -> list[Event]:
         """The events that start with this line of metrics."""

@@ -64,7 +64,7 @@ class HealthWatch(Hook):
 
     def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
-        self.detector = detector_for(cfg, trainer.total_steps)
+        self.detector = detector_for(cfg)  # told the run's length at each line (not known yet)
         self.stop_on = {"nonfinite"} | {k.strip() for k in cfg.health.stop_on.split(",") if k.strip()}
         self.path = trainer.layout.events
         self.first_bad = torch.tensor(-1, device=trainer.device)
@@ -77,6 +77,7 @@ class HealthWatch(Hook):
 
     def after_log(self, step: int, row: dict[str, Any] | None) -> None:
         self._forget_after_resume()
+        self.detector.run_length(self.trainer.total_steps)  # a resume may have raised it
         for event in self.detector.feed(row) if row else []:
             if event.kind == "nonfinite" and int(self.first_bad) >= 0:
                 event.message += f" (first at step {int(self.first_bad)})"
