@@ -1,15 +1,14 @@
 """Small data sets (docs/small-data.md): the figures of each tool, on the embedded digits, as JSON (stdout).
 
-    python benchmarks/small_data.py ada        [--images 100] [--steps 2000] [--seeds 0 1]
+    python benchmarks/small_data.py ada        [--images 100] [--steps 2000] [--seeds 0 1] [--targets 0.6 0.8]
     python benchmarks/small_data.py finetune   [--images 100] [--steps 300]  [--seeds 0]
     python benchmarks/small_data.py dropping   [--seeds 0 1 2 3 4] [--set KEY=VALUE ...]
     python benchmarks/small_data.py memorising [--images 8] [--steps 1500]
 
-- `ada`: dcgan at 32 px, width 32 (batch 64, or half the images), on `--images` digits in a folder, with and
-  without adaptive
-  augmentation (target 0.6, 20k images); D's real/fake gap (D(x) - D(G(z)) over the last fifth of the
-  metrics), p at the end, and FID against all 1,797 digits (own extractor trained on them, so a run that
-  learnt only its training images is not favoured).
+- `ada`: dcgan at 32 px, width 32 (batch 64, or half the images), on `--images` digits in a folder, without
+  and with adaptive augmentation (each of `--targets`, 20k images); D's real/fake gap (D(x) - D(G(z)) over
+  the last fifth of the metrics), p at the end, and FID against all 1,797 digits (own extractor trained on
+  them, so a run that learnt only its training images is not favoured).
 - `finetune`: the headline dcgan-mnist run on all digits, then `--images` sevens for `--steps` steps
   started from it (`--init-from`) and from scratch: FID on the sevens' own features and the share of
   samples a digit classifier reads as 7.
@@ -75,16 +74,16 @@ def ada(args: argparse.Namespace) -> dict:
     evaluator = Evaluator(reference, args.out / "all-digits", "own", images=1000)
     runs = []
     for seed in args.seeds:
-        for adaptive in (False, True):
+        for target in (0.0, *args.targets):
             sets = ["data.channels=1", "model.width=32", f"train.batch_size={min(64, args.images // 2)}", *args.set]
-            sets += ["data.ada_target=0.6", "data.ada_images=20000"] if adaptive else []
-            out = args.out / f"ada-{args.images}-{seed}-{'ada' if adaptive else 'plain'}"
+            sets += [f"data.ada_target={target}", "data.ada_images=20000"] if target else []
+            out = args.out / f"ada-{args.images}-{seed}-{target or 'plain'}"
             ganforge.train("dcgan", data=str(data), image_size=32, steps=args.steps, seed=seed, out=out, quiet=True,
                            device=args.device, overrides=sets)  # fmt: skip
             rows = _rows(out)
             last = rows[-max(len(rows) // 5, 1) :]
             scores = evaluator(ganforge.load(out, device=args.device))
-            runs.append({"seed": seed, "ada": adaptive, "steps": rows[-1]["step"],
+            runs.append({"seed": seed, "ada_target": target, "steps": rows[-1]["step"],
                          "d_gap": round(float(np.mean([r["D_x"] - r["D_G_z"] for r in last])), 4),
                          "p_end": rows[-1].get("augment_p"), "fid_all_digits": round(scores["fid"], 3),
                          "classes_covered": scores["classes"]["coverage"]})  # fmt: skip
@@ -151,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int)
     p.add_argument("--seeds", type=int, nargs="+")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
+    p.add_argument("--targets", type=float, nargs="+", default=[0.6, 0.8], help="ada: the targets of r_t to try")
     p.add_argument("--out", type=Path, default=Path("runs/small-data"))
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)

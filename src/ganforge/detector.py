@@ -52,7 +52,7 @@ ADVICE = {
     "train.d_optim.clip_value), or try model.spectral_norm=true or loss.r1",
     "nonfinite": "lower the learning rates or clip gradients (train.g_optim.clip_value) and train again; "
     "checkpoints/latest.pt holds the last good weights",
-    "memorising": "G copies its training images: augment D's inputs (data.ada_target=0.6, or data.diffaugment), "
+    "memorising": "G copies its training images: augment D's inputs (data.ada_target=0.8, or data.diffaugment), "
     "stop earlier (checkpoints/best.pt with --best-metric near_copies), or give it more images",
     "mode_dropping": "G over-weights some kinds of images and drops others: balance the learning rates (G's no "
     "higher than D's), or try model.minibatch_std=true, train.replay_size=256, or train.ema",
