@@ -14,8 +14,9 @@ from ..metrics.memorisation import NearestTraining
 from .hooks import HOOKS, Hook, Stop, TrainerView
 from .tasks import UnconditionalTask
 
-PROBE_REALS = 1000  # real images the diversity probe's cells are fitted on
-COPY_REALS = 2000  # training images each sample is compared with for near-copies
+# real images the diversity probe's cells are fitted on, and each sample is compared with for near-copies (the
+# images are held whole while the watch starts: more would cost memory at large image sizes)
+PROBE_REALS = 1000
 
 
 class SampleWatch(Hook):
@@ -28,9 +29,8 @@ class SampleWatch(Hook):
         self.trainer, cfg = trainer, trainer.cfg
         data = trainer.dataset
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.train.seed))
-        reals = torch.stack([data[int(i)] for i in order[:COPY_REALS]])
-        probe_reals = reals[:PROBE_REALS]
-        self.probe = DiversityProbe(probe_reals, seed=cfg.train.seed) if len(probe_reals) >= 2 * BINS else None
+        reals = torch.stack([data[int(i)] for i in order[:PROBE_REALS]])
+        self.probe = DiversityProbe(reals, seed=cfg.train.seed) if len(reals) >= 2 * BINS else None
         self.pixels = PixelFeatures()
         self.train_features = self.pixels(reals).double()
         noise_stream = torch.Generator().manual_seed(cfg.train.seed + 1)
