@@ -96,11 +96,9 @@ class Detector:
     `chance` and `floor`: D's loss at chance and at its least (from the adversarial loss); `recon`: the
     metric of the reconstruction loss to watch, if any."""
 
-    def __init__(
-        self, cfg: Config, chance: float | None, floor: float, recon: str | None, total_steps: int | None = None
-    ):
+    def __init__(self, cfg: Config, chance: float | None, floor: float, recon: str | None):
         self.h, self.chance, self.floor, self.recon_key = cfg.health, chance, floor, recon
-        self.run_length(total_steps)
+        self.run_length(None)
         self.window = max(cfg.health.window, 3 * cfg.train.log_every)
         self.rows: list[dict] = []
         self.diversity: list[tuple[int, float]] = []
@@ -109,7 +107,8 @@ class Detector:
         self.active: set[str] = set()
 
     def run_length(self, total_steps: int | None) -> None:
-        """Partial collapse is judged in the run's second half: early on, healthy runs over-weight modes too."""
+        """The run's steps (None: unknown). Partial collapse is judged in the run's second half: early on,
+        healthy runs over-weight modes too."""
         self.dropping_from = max(self.h.warmup, (total_steps or 0) // 2)
 
     def feed(self, row: dict) -> list[Event]:
@@ -242,13 +241,13 @@ def recon_key(cfg: Config) -> str | None:
     return f"g_{next(iter(weights))}" if cfg.task == "paired" and weights else None
 
 
-def detector_for(cfg: Config, total_steps: int | None = None) -> Detector:
+def detector_for(cfg: Config) -> Detector:
     loss = build_adversarial_loss(cfg)
-    return Detector(cfg, loss.chance, loss.d_floor, recon_key(cfg), total_steps)
+    return Detector(cfg, loss.chance, loss.d_floor, recon_key(cfg))
 
 
 def events_from_metrics(cfg: Config, rows: list[dict]) -> list[Event]:
     """The events a run's metrics show, found after the fact (runs without events.jsonl)."""
-    steps = [r["step"] for r in rows if isinstance(r.get("step"), int)]
-    detector = detector_for(cfg, max(steps, default=None))  # the run as far as it has gone
+    detector = detector_for(cfg)
+    detector.run_length(max((r["step"] for r in rows if isinstance(r.get("step"), int)), default=None))  # so far
     return [event for row in rows for event in detector.feed(row)]

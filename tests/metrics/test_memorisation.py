@@ -6,7 +6,14 @@ import torch
 
 from ganforge.config import load_config
 from ganforge.detector import Detector
-from ganforge.metrics.memorisation import NEAR_COPY, NearestTraining, memorisation
+from ganforge.metrics.memorisation import NEAR_COPY, NearestTraining
+
+
+def memorisation(train, generated, shown=8):
+    """The measures for all the generated features at once."""
+    nearest = NearestTraining(train, shown)
+    nearest.add(generated)
+    return nearest.result()
 
 
 def brute_force_ratios(train, generated):

@@ -120,7 +120,8 @@ def test_mode_dropping_is_judged_in_the_second_half_of_the_run():
         lines[i].update(diversity=0.9, mode_imbalance=0.5, mode_excess=2.0)
 
     def events(total_steps):
-        detector = Detector(cfg, CHANCE, 0.0, None, total_steps)
+        detector = Detector(cfg, CHANCE, 0.0, None)
+        detector.run_length(total_steps)
         return [(e.kind, e.step) for line in lines for e in detector.feed(line)]
 
     assert events(600) == [("mode_dropping", 540)]  # judged from step 300: 340, 440, 540

@@ -32,6 +32,12 @@ COMPONENTS = 32
 BINS = 20
 
 
+def pooled_pixels(images: torch.Tensor, side: int = FEATURE_SIDE) -> torch.Tensor:
+    """Images (N, C, H, W) reduced to side x side by area averages and flattened, on their device: the
+    probe's first step, and the `pixels` extractor (metrics/features.py)."""
+    return F.adaptive_avg_pool2d(images.detach().float(), side).flatten(1)
+
+
 def _entropy(share: np.ndarray) -> float:
     share = share[share > 0]
     return float(-(share * np.log(share)).sum())
@@ -46,23 +52,21 @@ class DiversityProbe:
 
         if len(reals) < 2 * bins:
             raise ValueError(f"the diversity probe needs at least {2 * bins} real images, got {len(reals)}")
-        flat = self._pixels(reals)
+        flat = pooled_pixels(reals.cpu()).double()
         self.mean = flat.mean(0)
         _, s, vh = torch.linalg.svd(flat - self.mean, full_matrices=False)
         keep = min(COMPONENTS, vh.shape[0])
         self.basis = vh[:keep].T / (s[:keep] / (len(flat) - 1) ** 0.5).clamp_min(1e-8)
         with threadpool_limits(1):  # OpenMP threads left spinning by k-means would slow torch down
-            self.kmeans = KMeans(bins, n_init=10, random_state=seed).fit(self.features(reals))
+            self.kmeans = KMeans(bins, n_init=10, random_state=seed).fit(self._project(flat))
         self.real_share = np.bincount(self.kmeans.labels_, minlength=bins) / len(reals)
         self.n_real = len(reals)
 
-    @staticmethod
-    def _pixels(images: torch.Tensor) -> torch.Tensor:
-        small = F.adaptive_avg_pool2d(images.detach().float().cpu(), FEATURE_SIDE)
-        return small.flatten(1).double()
+    def _project(self, flat: torch.Tensor) -> np.ndarray:
+        return ((flat - self.mean) @ self.basis).numpy()
 
     def features(self, images: torch.Tensor) -> np.ndarray:
-        return ((self._pixels(images) - self.mean) @ self.basis).numpy()
+        return self._project(pooled_pixels(images.cpu()).double())
 
     def __call__(self, images: torch.Tensor) -> dict[str, float]:
         from threadpoolctl import threadpool_limits

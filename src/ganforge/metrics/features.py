@@ -10,7 +10,8 @@
   64 real images to learn from; a smaller set (a few images, where copying is the risk) is scored here, and
   near-copies show in pixels as well as anywhere (distribution metrics on so few images mean little).
 
-An extractor maps images (N, C, H, W) in [-1, 1] to features (N, D) and has `num_features`.
+An extractor maps images (N, C, H, W) in [-1, 1] to features (N, D); `own` and `inception` also say how
+many (`num_features`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from ..files import atomic_write
 from ..registry import EXTRACTORS
 from ..runs.layout import RunLayout
 from . import inception
+from .diversity import pooled_pixels
 
 OWN_SIZE = 32  # the own extractor sees every image at 32x32
 OWN_STEPS = 400
 OWN_BATCH = 64
-PIXEL_SIDE = 16
 
 
 class OwnEncoder(nn.Module):
@@ -135,15 +136,14 @@ def _inception(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key
 
 
 class PixelFeatures(nn.Module):
-    """Images (N, C, H, W) -> their pixels pooled to `side` x `side` (area average), flattened."""
+    """Images (N, C, H, W) -> their pixels pooled to 16x16 (area average), flattened (metrics/diversity.py)."""
 
-    def __init__(self, side: int = PIXEL_SIDE):
+    def __init__(self):
         super().__init__()
-        self.side = side
         self.register_buffer("anchor", torch.zeros(()))  # where `extract` reads the device from
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return F.adaptive_avg_pool2d(images.float(), self.side).flatten(1)
+        return pooled_pixels(images)
 
 
 def _pixels(run_dir: Path | None, reals: Callable[[], torch.Tensor], data_key: str) -> nn.Module:

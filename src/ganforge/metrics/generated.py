@@ -123,9 +123,14 @@ class Evaluator:
         item = train[i]
         return item[1] if self.cfg.task == "paired" else item
 
-    def _real_features(self, limit: int) -> torch.Tensor:
-        """Features of up to `limit` real images, extracted a batch at a time (bounded memory)."""
-        picked = _subset(len(self._train_set()), limit, self.seed)
+    def _scored_rows(self) -> list[int]:
+        """The training images a noise-to-image evaluation scores against (up to `images`): the rows of the
+        real features, in order."""
+        return _subset(len(self._train_set()), self.images, self.seed)
+
+    def _real_features(self) -> torch.Tensor:
+        """Features of the scored real images, extracted a batch at a time (bounded memory)."""
+        picked = self._scored_rows()
         chunks = [picked[i : i + BATCH] for i in range(0, len(picked), BATCH)]
         return torch.cat([extract(self.extractor, torch.stack([self._real(i) for i in c])) for c in chunks])
 
@@ -177,7 +182,7 @@ class Evaluator:
             raise UserError("noise-to-image runs are scored on features: give --features own or inception")
         self.check(len(self._train_set()))
         if self._real_feats is None:
-            self._real_feats = self._real_features(self.images)
+            self._real_feats = self._real_features()
         n, view = self.images, self._classifier()
         feats, probs, nearest = [], [], NearestTraining(self._real_feats)
         for fakes in g.batches(n, seed=self.seed + 1):  # generated and scored a batch at a time
@@ -189,8 +194,8 @@ class Evaluator:
         result = compare(self._real_feats, fake_feats)
         copies = nearest.result()
         result |= {"near_copies": copies["near_copies"], "memorisation": copies}
-        picked = _subset(len(self._train_set()), self.images, self.seed)  # the rows of the real features
-        training = torch.stack([self._real(picked[c["training"]]) for c in copies["closest"]])
+        rows = self._scored_rows()
+        training = torch.stack([self._real(rows[c["training"]]) for c in copies["closest"]])
         self.closest = (nearest.closest_images(), training)
         result |= {"extractor": self.features, "images": n, "real_images": len(self._real_feats)}
         result |= {"note": self.note} if self.note else {}
@@ -206,7 +211,7 @@ class Evaluator:
         """A conditional generator's scores by class: the share of its images that the classifier reads as
         the class they were asked for, and the intra-class FID (each class's images against its reals)."""
         labels = self._train_set().labels
-        picked = torch.tensor(_subset(len(self._train_set()), self.images, self.seed))
+        picked = torch.tensor(self._scored_rows())
         real_labels = labels[picked] if labels is not None else None
         result: dict = {}
         if probs is not None:

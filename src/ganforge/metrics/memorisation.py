@@ -23,7 +23,7 @@ NEAR_COPY = 1 / 3  # a generated image three times nearer a training image than 
 
 class NearestTraining:
     """Features of the training images (N, D); `add` takes generated ones (a batch at a time), `result`
-    gives the measures above. With `keep`, the `shown` closest generated images themselves are kept too
+    gives the measures above. Where `add` is also given the images, the `shown` closest ones are kept
     (`closest_images`)."""
 
     def __init__(self, train: torch.Tensor, shown: int = 8):
@@ -63,10 +63,3 @@ class NearestTraining:
     def closest_images(self) -> torch.Tensor | None:
         """The kept generated images (k, C, H, W), closest first, or None when none were kept."""
         return torch.stack([image for _, _, image in self.kept]) if self.kept else None
-
-
-def memorisation(train: torch.Tensor, generated: torch.Tensor, shown: int = 8) -> dict:
-    """The measures above for features of the training images (N, D) and generated ones (M, D)."""
-    nearest = NearestTraining(train, shown)
-    nearest.add(generated)
-    return nearest.result()

@@ -8,8 +8,7 @@ import torch
 
 from ..detector import ADVICE, Event, detector_for
 from ..jsonio import append_line, read_lines, write_lines
-from ..metrics.diversity import BINS, DiversityProbe
-from ..metrics.features import PixelFeatures
+from ..metrics.diversity import BINS, DiversityProbe, pooled_pixels
 from ..metrics.memorisation import NearestTraining
 from .hooks import HOOKS, Hook, Stop, TrainerView
 from .tasks import UnconditionalTask
@@ -31,8 +30,7 @@ class SampleWatch(Hook):
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.train.seed))
         reals = torch.stack([data[int(i)] for i in order[:PROBE_REALS]])
         self.probe = DiversityProbe(reals, seed=cfg.train.seed) if len(reals) >= 2 * BINS else None
-        self.pixels = PixelFeatures()
-        self.train_features = self.pixels(reals).double()
+        self.train_features = pooled_pixels(reals).double()
         noise_stream = torch.Generator().manual_seed(cfg.train.seed + 1)
         self.noise = UnconditionalTask.noise(cfg, cfg.health.diversity_samples, noise_stream)
 
@@ -45,7 +43,7 @@ class SampleWatch(Hook):
             return
         scores = self.probe(images) if self.probe is not None else {}
         nearest = NearestTraining(self.train_features, shown=0)
-        nearest.add(self.pixels(images.detach().float().cpu()).double())
+        nearest.add(pooled_pixels(images.cpu()).double())
         scores["near_copies"] = nearest.result()["near_copies"]
         t.monitor.record({k: torch.tensor(v) for k, v in scores.items()})
 
@@ -64,7 +62,7 @@ class HealthWatch(Hook):
 
     def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
-        self.detector = detector_for(cfg)  # told the run's length at each line (not known yet)
+        self.detector = detector_for(cfg)  # told the run's length at each line (not known yet here)
         self.stop_on = {"nonfinite"} | {k.strip() for k in cfg.health.stop_on.split(",") if k.strip()}
         self.path = trainer.layout.events
         self.first_bad = torch.tensor(-1, device=trainer.device)
