@@ -56,7 +56,8 @@ TRAIN_FLAGS = (  # in the order `ganforge train --help` lists them
          "train.precision"),
     Flag("compile", "torch.compile the networks", "train.compile", bool, switch=True),
     Flag("cuda_graphs", "replay each step as one CUDA graph", "train.cuda_graphs", bool, switch=True),
-    Flag("logger", "files (default) or tensorboard: also write RUN_DIR/tensorboard/", "train.logger"),
+    Flag("logger", "also show the run in tensorboard (RUN_DIR/tensorboard/), wandb or mlflow; comma-separated",
+         "train.logger", metavar="files|tensorboard|wandb|mlflow"),
     Flag("resume", "continue a run from its newest whole checkpoint", metavar="RUN_DIR", on_resume=True),
     Flag("checkpoint", "with --resume: roll back to this checkpoint of the run (step_N, best); what came after it "
          "is moved to RUN_DIR/rolled_back/", metavar="NAME", on_resume=True),

@@ -101,3 +101,18 @@ def _rule_text(low: float | None, high: float | None, top: float | None, positiv
     if top is not None:
         return f"in [{low}, {top}]" if low is not None else ("positive and " if positive else "") + f"at most {top}"
     return f"at least {low}"
+
+
+def listed(known: tuple[str, ...], what: str) -> Callable[[str], str | None]:
+    """The check of a comma-separated list of names, each one of `known` (`what` they are)."""
+
+    def check(text: str) -> str | None:
+        unknown = [name for name in (x.strip() for x in text.split(",")) if name and name not in known]
+        return f"names {unknown[0]!r}, which is not {what}; they are: {', '.join(known)}" if unknown else None
+
+    return check
+
+
+def not_blank(what: str) -> Callable[[str], str | None]:
+    """The check of a text key that may be empty but not blank."""
+    return lambda v: f"blank: name {what} or leave it empty" if v and not v.strip() else None

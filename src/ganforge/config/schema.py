@@ -26,15 +26,10 @@ from ..errors import UserError
 from ..files import atomic_write
 from ..presets import preset_names
 from ..registry import FAMILIES, names_for
-from .rules import SEED_LIMIT, VERSION, check_field, device_error, option, parsed_by, version_error
-from .vocab import BAD_IMAGE_POLICIES, DIRECTIONS, EVENT_KINDS, METRICS
+from .rules import SEED_LIMIT, VERSION, check_field, device_error, listed, not_blank, option, parsed_by, version_error
+from .vocab import BAD_IMAGE_POLICIES, DIRECTIONS, EVENT_KINDS, LOGGERS, METRICS
 
-
-def _stop_on_error(text: str) -> str | None:
-    unknown = [name for name in (x.strip() for x in text.split(",")) if name and name not in EVENT_KINDS]
-    if unknown:
-        return f"names {unknown[0]!r}, which is not a health event; events: {', '.join(EVENT_KINDS)}"
-    return None
+_stop_on_error, _loggers_error = listed(EVENT_KINDS, "a health event"), listed(LOGGERS, "a logger")
 
 
 def _registered(key: str) -> Callable[[], list[str]]:
@@ -108,9 +103,7 @@ class DataConfig:
     # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
     degrade: str = option("", check=parsed_by("data.degrade"))
     # held-out data for sample grids and evaluate (default: the val split of `name`)
-    val_name: str = option(
-        "", check=lambda v: "blank: name a folder or leave it empty" if v and not v.strip() else None, used=FOR_PAIRS
-    )
+    val_name: str = option("", check=not_blank("a folder"), used=FOR_PAIRS)
     # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
     diffaugment: str = option("", check=parsed_by("data.diffaugment"))
     # the chance that each DiffAugment operation changes an image (1: every image, as in DiffAugment), and
@@ -123,6 +116,8 @@ class DataConfig:
     ada_images: int = option(100_000, positive=True, at_most=10**9, used=ADAPTING)  # images for p to move by 1
     ada_every: int = option(4, positive=True, at_most=10_000, used=ADAPTING)  # steps between p's adjustments
     num_workers: int = option(-1, at_least=-1, at_most=256)  # data loading processes; -1 chooses
+    # a data set up to this many MiB (a packed set as uint8, others as float32) is held whole on the device
+    resident_mib: int = option(1024, at_least=0, at_most=2**24)
     # a folder's unreadable or too small files: left out and counted (skip), or the run stops (strict)
     bad_images: str = option("skip", choices=BAD_IMAGE_POLICIES)  # (config/vocab.py, data/screening.py)
     # a folder's images with more pixels are unusable (a decompression bomb); 0: auto (data/screening.py)
@@ -153,17 +148,12 @@ class LossConfig:
     gan: str = option("bce", choices=_registered("loss.gan"))  # the adversarial loss (losses.py)
     gan_weight: float = option(1.0, at_least=0)
     l1: float = option(0.0, at_least=0, used=NOT_CYCLE)  # paired tasks: weight of L1(G(x), y); pix2pix uses 100
-    ssim: float = option(
-        0.0, at_least=0, used=NOT_CYCLE
-    )  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian window, sigma 1.5)
-    gmsd: float = option(
-        0.0, at_least=0, used=NOT_CYCLE
-    )  # weight of GMSD(G(x), y) (gradient magnitude similarity deviation)
+    ssim: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian, sigma 1.5)
+    gmsd: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of GMSD(G(x), y) (gradient magnitude sim. dev.)
     tv: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of the total variation of G(x)
     gp: float = option(10.0, at_least=0)  # wgan-gp: weight of the gradient penalty on interpolates (Gulrajani et al.)
-    r1: float = option(
-        0.0, at_least=0, used=NOT_CYCLE
-    )  # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
+    # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
+    r1: float = option(0.0, at_least=0, used=NOT_CYCLE)
     r2: float = option(0.0, at_least=0, used=NOT_CYCLE)  # gamma of the R2 penalty, the same on fakes
     reg_every: int = option(1, positive=True, at_most=10_000)  # R1/R2 every this many steps, as a lazy phase
     # a conditional G's mode-seeking term (Mao et al. 2019): weight / (image distance / noise distance) of two
@@ -176,9 +166,7 @@ class LossConfig:
     # and of the identity terms L1(G_AB(b), b) and back, as a fraction of it (0.5)
     cycle: float = option(0.0, at_least=0)
     identity: float = option(0.0, at_least=0)
-    instance_noise: float = option(
-        0.0, at_least=0
-    )  # std of Gaussian noise on D's inputs (of the [-1, 1] range), falling to 0
+    instance_noise: float = option(0.0, at_least=0)  # std of Gaussian noise on D's inputs ([-1, 1] range), to 0
     # steps over which it falls linearly to 0; 0 = the whole run
     instance_noise_steps: int = option(
         0, at_least=0, used=(lambda c: c.loss.instance_noise > 0, "loss.instance_noise > 0")
@@ -197,9 +185,7 @@ class TrainConfig:
     d_steps: int = option(0, at_least=0, at_most=100, used=NOT_CYCLE)
     # fine-tuning: a trained run whose latest weights this run starts from (train/init_from.py), and how
     # many of D's first layers stay as trained (FreezeD); a resume keeps its own weights
-    init_from: str = option(
-        "", check=lambda v: "blank: name a run folder or leave it empty" if v and not v.strip() else None
-    )
+    init_from: str = option("", check=not_blank("a run folder"))
     freeze_d: int = option(0, at_least=0, at_most=1000)
     seed: int = option(0, at_least=0, below=SEED_LIMIT)
     device: str = option("auto", check=device_error)  # auto | cpu | cuda | cuda:N
@@ -226,7 +212,8 @@ class TrainConfig:
     dist_backend: str = option("auto", choices=("auto", "nccl", "gloo"))  # torchrun runs; auto: nccl on CUDA
     # seconds a process waits for the others at a collective before the run fails (torchrun runs)
     dist_timeout: float = option(600.0, positive=True, at_most=86_400)
-    logger: str = option("files", choices=("files", "tensorboard"))  # tensorboard: also RUN_DIR/tensorboard/
+    # where the run is also shown, comma-separated: tensorboard (RUN_DIR/tensorboard/), wandb, mlflow (trackers.md)
+    logger: str = option("files", check=_loggers_error)
 
 
 @dataclass
@@ -253,6 +240,8 @@ class HealthConfig:
     dropping_checks: int = option(3, positive=True)  # sample steps in a row
     # near_copies (metrics/memorisation.py: at sample steps and evaluations) above this: memorising
     memorising_above: float = option(0.3, at_least=0, at_most=1)
+    # the share of a log window's time that the step waited for data, above this in a window's lines: data_starved
+    starved_above: float = option(0.5, positive=True, at_most=1)
     # generated images scored at each sample step (diversity, modes, near-copies); 0 = none
     diversity_samples: int = option(500, at_least=0, at_most=100_000, used=(_unconditional, "noise-to-image runs"))
 

@@ -24,4 +24,8 @@ EVENT_KINDS = (
     "mode_collapse",
     "mode_dropping",
     "memorising",
+    "data_starved",
 )
+
+# Where a run is shown besides its own files (train.logger, comma-separated): each a hook (train/trackers.py)
+LOGGERS = ("files", "tensorboard", "wandb", "mlflow")
