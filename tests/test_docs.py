@@ -199,6 +199,8 @@ def category(shown: Shown) -> str | None:
         return "parse only: the Inception weights are a download"
     if argv[0] in RUN_COMMANDS:
         return "run"
+    if argv[0] == "prepare":
+        return "prepare"
     return None
 
 
@@ -491,3 +493,41 @@ def test_the_onnxruntime_example_runs_on_the_exported_file(noise_run, tmp_path, 
         names: dict = {"__name__": "onnx_example"}
         exec(compile(example.text, example.where, "exec"), names)
         assert names["images"].shape == (16, 1, 28, 28) and names["pixels"].dtype == np.uint8
+
+
+def _folder_for(source: str, root: Path) -> None:
+    """A small folder of the layout the docs' prepare command packs (class subfolders, splits, two sides)."""
+    name = source.rstrip("/")
+    if not source_argv(name):
+        for label in ("cats", "dogs"):
+            _write_images(root / name / label, 3)
+        (root / "labels.csv").write_text(
+            "".join(f"{d}/image_{i:03d}.png,{d}\n" for d in ("cats", "dogs") for i in range(3))
+        )
+        return
+    for split in ("train", "test"):
+        if source_argv(name) == "paired":
+            _write_images(root / name / split, 3, size=32)
+        else:
+            for side in "AB":
+                _write_images(root / name / f"{split}{side}", 3)
+
+
+def source_argv(name: str) -> str:
+    """The layout the docs pack the folder `name` as."""
+    for c in of("prepare"):
+        argv = ganforge_argv(c)
+        if argv[1].rstrip("/") == name:
+            return argv[argv.index("--layout") + 1] if "--layout" in argv else ""
+    return ""
+
+
+@pytest.mark.parametrize("shown", of("prepare"), ids=_id)
+def test_prepare_commands_pack_a_folder(shown, tmp_path, monkeypatch, capsys):
+    """Each `ganforge prepare` the docs show, run on a small folder of the layout it names."""
+    monkeypatch.chdir(tmp_path)
+    argv = ganforge_argv(shown)
+    _folder_for(argv[1], tmp_path)
+    assert main(argv) == 0, capsys.readouterr().err
+    out = Path(argv[argv.index("--out") + 1])
+    assert (out / "dataset.json").is_file() and not out.with_name(out.name + ".partial").exists()

@@ -17,6 +17,7 @@ from ganforge.models import build_models
 from ganforge.models.minibatch import MinibatchDiscrimination, MinibatchStd
 from ganforge.train.d_inputs import DInputs, _cutout, _translation
 from ganforge.train.loop import Trainer
+from ganforge.train.monitor import MACHINE_KEYS
 from ganforge.train.replay import ReplayBuffer
 from tests.conftest import tiny_overrides
 from tests.train.test_state import same
@@ -216,7 +217,7 @@ def test_stabilisers_train_and_resume_exactly(tmp_path, extra):
     assert a["clock"]["seconds"] > 0 and b["clock"]["seconds"] > 0
     assert all(torch.isfinite(v).all() for v in a["g"].values())
     for name in ("metrics.jsonl", "events.jsonl"):
-        lines = [[{k: v for k, v in r.items() if k != "images_per_s"} for r in read_lines(run / name)] for run in (
+        lines = [[{k: v for k, v in r.items() if k not in MACHINE_KEYS} for r in read_lines(run / name)] for run in (
             tmp_path / "a", tmp_path / "b")]  # fmt: skip
         assert lines[0] == lines[1] and lines[0], name
 

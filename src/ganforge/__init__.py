@@ -7,6 +7,7 @@ from .api import (
     health,
     info,
     load,
+    prepare,
     presets,
     report,
     resolve_config,
@@ -19,4 +20,4 @@ from .errors import UserError
 
 __version__ = "0.1.0"
 __all__ = ["Config", "Generator", "UserError", "evaluate", "export", "health", "info", "load", "presets", "report"]
-__all__ += ["resolve_config", "sample", "train", "translate", "__version__"]
+__all__ += ["prepare", "resolve_config", "sample", "train", "translate", "__version__"]

@@ -22,7 +22,9 @@ from torch import nn
 from .config import MAX_EVAL_IMAGES, Config, apply_overrides, load_config, parse_override, preset_names, preset_summary
 from .config.flags import FLAG_OF, KEY_OF, TRAIN_FLAGS
 from .config.seed002 import seed002_settings
+from .data.packed import read_manifest
 from .data.paired import MissingSplit
+from .data.prepare import prepare as pack
 from .errors import UserError
 from .inference.export import export_generator
 from .inference.files import translate_files, walk_strip, write_samples, write_walk
@@ -41,7 +43,7 @@ from .train.evaluation import TRAINING_PAIRS
 from .train.launch import resume_run, start_run
 
 __all__ = ["Generator", "evaluate", "export", "health", "info", "load", "presets", "report", "resolve_config"]
-__all__ += ["sample", "train", "translate"]
+__all__ += ["prepare", "sample", "train", "translate"]
 
 
 def resolve_config(
@@ -283,6 +285,15 @@ def export(
     check_output_file(Path(out), "--out", path)
     check_outputs([(Path(out), Path("the exported generator"))], run_files(path), "--out")
     return export_generator(path, format, Path(out), str(batch), ema, checkpoint, direction)
+
+
+def prepare(src: str | Path, out: str | Path, image_size: int = 64, channels: int = 3, crop: str = "center",
+            layout: str = "images", labels: str = "", max_images: int = 0, bad_images: str = "skip",
+            quiet: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Pack the images of folder `src` once into the data set `out` (data/prepare.py), for `--data out`: decoded,
+    screened, resized and cropped to `image_size`; `layout` images, paired or unpaired. An interrupted pack
+    goes on where it stopped when called again. Returns the set's manifest (dataset.json)."""
+    return read_manifest(pack(src, out, image_size, channels, crop, layout, labels, max_images, bad_images, quiet))
 
 
 def health(run_dir: str | Path) -> dict[str, Any]:

@@ -106,6 +106,20 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(a: argparse.Namespace) -> int:
+    m = api.prepare(
+        a.src, a.out, image_size=a.image_size, channels=a.channels, crop=a.crop, layout=a.layout,
+        labels=a.labels or "", max_images=a.max_images, bad_images=a.bad_images, quiet=a.quiet,
+    )  # fmt: skip
+    counts = ", ".join(
+        f"{s} {'/'.join(str(e['count']) for k, e in p.items() if k != 'labels')}" for s, p in m["splits"].items()
+    )
+    left = f"; left out {m['skipped_count']} unusable files (dataset.json lists them)" if m["skipped_count"] else ""
+    print(f"packed {m['layout']} ({counts}) at {m['image_size']} px into {a.out}{left}")
+    print(f"train with: ganforge train PRESET --data {a.out} --image-size {m['image_size']}")
+    return 0
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     print(f"report: {api.report(a.run_dir, a.out)}")
     return 0
@@ -212,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("prepare", help="pack an image folder once, for training at the speed of the device")
+    p.add_argument("src", help="the folder of images (paired or unpaired layouts with --layout)")
+    p.add_argument("--out", required=True, help="the packed data set to write (a new folder)")
+    p.add_argument("--image-size", type=int, default=64, help="the training size, in pixels (default 64)")
+    p.add_argument("--channels", type=int, default=3, help="1 (grey) or 3 (RGB, default)")
+    p.add_argument("--crop", default="center", help="center (as training on a folder; default), pad, or none "
+                   "(stretch)")  # fmt: skip
+    p.add_argument("--layout", default="images", help="images (default), paired, or unpaired (data.md)")
+    p.add_argument("--labels", help="class labels: from-folders, or a CSV file of rows 'file,label'")
+    p.add_argument("--max-images", type=int, default=0, help="pack at most N images of each folder (0: all)")
+    p.add_argument("--bad-images", default="skip", help="skip (leave unusable files out, default) or strict")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("report", help="one self-contained HTML page of a run: curves, events, samples, metrics")
     p.add_argument("run_dir")
     p.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
@@ -242,6 +269,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "translate": cmd_translate,
     "evaluate": cmd_evaluate,
+    "prepare": cmd_prepare,
     "report": cmd_report,
     "health": cmd_health,
     "export": cmd_export,

@@ -22,6 +22,8 @@ starts to hold (again after it has cleared). Kinds (fixed names, for scripts):
   (G over-weights some modes and drops others).
 - `memorising`: more than `health.memorising_above` of the generated images are near-copies of training
   images (`near_copies` at sample steps, `eval_near_copies` at evaluations; metrics/memorisation.py).
+- `data_starved`: the step waited for its data (`data_wait`, the share of each log window's time spent
+  waiting for a batch) more than `health.starved_above` in every line of the window: the accelerator idles.
 
 Apart from `nonfinite` and `grad_exploding`, nothing is judged before `health.warmup` steps, and a window
 spans at least three metrics lines (3 x `train.log_every` steps). The same
@@ -58,8 +60,10 @@ ADVICE = {
     "higher than D's), or try model.minibatch_std=true, train.replay_size=256, or train.ema",
     "mode_collapse": "G makes few kinds of images: try model.minibatch_std=true, model.minibatch_discrimination=16, "
     "train.replay_size=256, a lower G learning rate, or data.diffaugment=color,translation,cutout",
+    "data_starved": "the step waits for its data: pack the data set once (ganforge prepare FOLDER --out DATA, then "
+    "--data DATA), raise data.num_workers, or keep the images on a local disk",
 }
-QUIET_KEYS = ("step", "epoch", "images_per_s")
+QUIET_KEYS = ("step", "epoch", "images_per_s", "data_wait")
 
 
 @dataclass
@@ -152,6 +156,12 @@ class Detector:
             )  # fmt: skip
         if self.recon_key:
             found.update(self._recon(step, window))
+        waits = _values(window, "data_wait")
+        if spans and len(waits) == len(window) and min(waits) > h.starved_above:
+            found["data_starved"] = self._event(
+                step, "data_starved", f"the step waited for data {_mean(waits):.0%} of the time over the last "
+                f"{self.window} steps (above health.starved_above={h.starved_above:g})", {"data_wait": _mean(waits)},
+            )  # fmt: skip
         recent = [v for s, v in self.diversity if s >= h.warmup][-h.collapse_checks :]
         if len(recent) == h.collapse_checks and max(recent) < h.collapse_below:
             found["mode_collapse"] = self._event(

@@ -133,7 +133,7 @@ def cases(root: Path, folders: dict[str, str], runs: dict[str, str]) -> list[tup
     out += [("--set without =", [*base, "--set", "train.lr"], "refuse", "")]
     flags = {"--steps": ["0", "-1", "x"], "--epochs": ["0"], "--batch-size": ["0", "-1"], "--image-size": ["0", "37"],
              "--device": ["mps", "cuda:99x", "gpu"], "--data": ["", "nowhere/", "digitz"], "--degrade": ["noise=0.1"],
-             "--precision": ["fp8"], "--eval-every": ["-4"], "--best-metric": ["beauty"], "--logger": ["wandb"],
+             "--precision": ["fp8"], "--eval-every": ["-4"], "--best-metric": ["beauty"], "--logger": ["neptune"],
              "--stop-on": ["boredom"]}  # fmt: skip
     for flag, values in flags.items():
         for v in values:

@@ -195,18 +195,15 @@ def test_in_memory_data_sets_get_no_loader_workers(tmp_path):
     stream.close()
 
 
-def test_a_resident_data_set_gives_the_loader_s_batches(monkeypatch):
+def test_a_resident_data_set_gives_the_loader_s_batches():
     """Stacked on the device or loaded item by item: the same batches in the same order, pairs too."""
     from ganforge.data.shapes import ShapesPairs
-    from ganforge.train import data_stream
     from ganforge.train.data_stream import BatchStream
     from ganforge.train.runtime import Runtime
 
     for ds in [IDXImageDataset(_images(12)), ShapesPairs(12, 16)]:
         resident = BatchStream(ds, 4, 3, Runtime(torch.device("cpu")), start_batch=2)
-        monkeypatch.setattr(data_stream, "RESIDENT_BYTES", 0)
-        loaded = BatchStream(ds, 4, 3, Runtime(torch.device("cpu")), start_batch=2)
-        monkeypatch.undo()
+        loaded = BatchStream(ds, 4, 3, Runtime(torch.device("cpu")), start_batch=2, resident_mib=0)
         assert resident.resident is not None and loaded.resident is None
         for _ in range(7):  # across epochs
             a, b = next(resident), next(loaded)

@@ -8,6 +8,7 @@ import torch
 
 import ganforge
 from ganforge.runs.checkpoint import load_checkpoint
+from ganforge.train.monitor import MACHINE_KEYS
 from tests.conftest import tiny_overrides
 from tests.test_cli import assert_one_line_error, run_cli
 
@@ -116,7 +117,7 @@ def test_a_resumed_run_with_evaluation_is_bit_exact(tmp_path, eval_run):
     a = load_checkpoint(eval_run.dir / "checkpoints" / "latest.pt")
     b = load_checkpoint(resumed.dir / "checkpoints" / "latest.pt")
     assert all(torch.equal(a["g"][k], b["g"][k]) for k in a["g"]) and a["evaluation"] == b["evaluation"]
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in MACHINE_KEYS} for r in rows]  # noqa: E731
     assert strip(resumed.metrics()) == strip(eval_run.metrics())
 
 

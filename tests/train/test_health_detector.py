@@ -156,5 +156,5 @@ def test_near_copies_at_sample_steps_raise_memorising_once():
 def test_event_kinds_are_the_documented_names():
     assert EVENT_KINDS == (
         "d_wins", "g_wins", "recon_stalled", "grad_vanishing", "grad_exploding", "nonfinite", "mode_collapse",
-        "mode_dropping", "memorising",
+        "mode_dropping", "memorising", "data_starved",
     )  # fmt: skip

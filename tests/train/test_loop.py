@@ -8,6 +8,7 @@ from PIL import Image
 import ganforge
 from ganforge.api import resolve_config
 from ganforge.train.loop import Trainer
+from ganforge.train.monitor import MACHINE_KEYS
 from tests.conftest import tiny_overrides
 
 
@@ -78,6 +79,7 @@ def test_run_directory_holds_config_metrics_samples_plot_checkpoints(tmp_path):
         "D_x",
         "D_G_z",
         "images_per_s",
+        "data_wait",
     ):
         assert all(np.isfinite(r[key]) for r in rows), key
     assert sorted(p.name for p in (d / "samples").iterdir()) == ["step_0000004.png", "step_0000008.png"]
@@ -110,7 +112,7 @@ def test_resume_is_bit_exact(tmp_path):
     def losses(run):
         rows = [json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
         # the sample-step watch also measures at a run's last step (6 for the split run's first part)
-        watch = {"images_per_s", "near_copies", "diversity", "ndb", "mode_imbalance", "mode_excess"}
+        watch = {*MACHINE_KEYS, "near_copies", "diversity", "ndb", "mode_imbalance", "mode_excess"}
         return [{k: v for k, v in r.items() if k not in watch} for r in rows]
 
     assert losses("straight") == losses("split")

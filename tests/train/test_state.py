@@ -10,6 +10,7 @@ from torch import nn
 
 import ganforge
 from ganforge.errors import UserError
+from ganforge.train.monitor import MACHINE_KEYS
 from ganforge.train.state import Network, RandomStreams, TrainingState, Value, unwrap
 from tests.conftest import tiny_overrides
 from tests.train.test_loop import write_folder
@@ -28,7 +29,7 @@ def same(a, b) -> bool:
 
 def _metrics(run):
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows]
+    return [{k: v for k, v in r.items() if k not in MACHINE_KEYS} for r in rows]
 
 
 def _weights(run):

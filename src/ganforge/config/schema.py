@@ -212,7 +212,7 @@ class TrainConfig:
     dist_backend: str = option("auto", choices=("auto", "nccl", "gloo"))  # torchrun runs; auto: nccl on CUDA
     # seconds a process waits for the others at a collective before the run fails (torchrun runs)
     dist_timeout: float = option(600.0, positive=True, at_most=86_400)
-    # where the run is also shown, comma-separated: tensorboard (RUN_DIR/tensorboard/), wandb, mlflow (trackers.md)
+    # where the run is also shown, comma-separated: tensorboard (RUN_DIR/tensorboard/), wandb, mlflow (docs/runs.md)
     logger: str = option("files", check=_loggers_error)
 
 

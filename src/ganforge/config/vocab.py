@@ -27,5 +27,5 @@ EVENT_KINDS = (
     "data_starved",
 )
 
-# Where a run is shown besides its own files (train.logger, comma-separated): each a hook (train/trackers.py)
+# Where a run is also shown (train.logger, comma-separated): each a hook (train/trackers.py, docs/runs.md)
 LOGGERS = ("files", "tensorboard", "wandb", "mlflow")

@@ -16,6 +16,7 @@ from .folder import ImageFolder
 from .images import as_channels
 from .labels import Labelled, labelled
 from .mnist import IDXImageDataset, load_mnist
+from .packed import is_packed, open_packed
 from .paired import MissingSplit, PairedFolder
 from .shapes import LARGEST, ShapesPairs
 from .unpaired import unpaired_folder, unpaired_shapes
@@ -31,6 +32,7 @@ PAIRED = {
     "shapes": "coloured label maps of random shapes -> shaded renderings (embedded, made from a seed)",
     "facades": "the pix2pix CMP facades, 400 training pairs (downloaded once to the cache)",
 }
+BUILT_IN = {*UNCONDITIONAL, *PAIRED}
 # The way a paired data set translates when `data.direction` is auto: a built-in set's own (the facades
 # archive holds photo | label map, and pix2pix learns label map -> photo), A to B for a user's folder.
 DEFAULT_DIRECTION = {"facades": "BtoA"}
@@ -41,6 +43,8 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
     or (input, target) pairs for a paired task without `data.degrade`."""
     d = cfg.data
     name = d.val_name if split != "train" and d.val_name else d.name
+    if name not in BUILT_IN and is_packed(Path(name).expanduser()):
+        return open_packed(Path(name).expanduser(), cfg, split)
     if cfg.task == "paired" and not d.degrade:
         return _paired(cfg, name, split)
     if cfg.task == "unpaired":

@@ -15,12 +15,14 @@ class ImageDataset(Dataset):
     `jitter_ok`: for pairs, random crops and mirroring (pix2pix's jitter) give valid pairs.
     `labels`: class labels, for the classifier view of generated images (metrics/classes.py).
     `unsplit`: every split is these same images, so a "held-out" evaluation scores the training data.
+    `gathers`: a packed set (data/packed.py), whose batches are read whole, as uint8, and converted on the device.
     """
 
     in_memory: ClassVar[bool] = False
     jitter_ok: ClassVar[bool] = True
     labels: torch.Tensor | None = None  # class labels (N,), where the data set has them
     unsplit: bool = False  # no held-out split: every split reads these same (training) images
+    gathers: bool = False
 
     def __len__(self) -> int:
         raise NotImplementedError

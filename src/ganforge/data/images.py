@@ -175,6 +175,28 @@ def to_pil(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr.transpose(1, 2, 0)))  # (H, W, 3|4) -> "RGB"|"RGBA"
 
 
+CROPS = ("center", "pad", "none")
+
+
+def fit_square(img: Image.Image, size: int, crop: str = "center") -> Image.Image:
+    """`img` as size x size: `center` crops the middle (resize_center_crop, what training on a folder does),
+    `pad` fits the whole image and pads the rest with black, `none` stretches it (the aspect ratio is lost)."""
+    if crop == "center":
+        return resize_center_crop(img, size)
+    if crop == "none":
+        return img if img.size == (size, size) else img.resize((size, size), _resample(size / min(img.size)))
+    scale = size / max(img.size)
+    inner = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    fitted = img if inner == img.size else img.resize(inner, _resample(scale))
+    canvas = Image.new(img.mode, (size, size))
+    canvas.paste(fitted, ((size - inner[0]) // 2, (size - inner[1]) // 2))
+    return canvas
+
+
+def _resample(scale: float) -> Image.Resampling:
+    return Image.Resampling.LANCZOS if scale < 1.0 else Image.Resampling.BICUBIC
+
+
 def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     """Scale ``img`` so its short side is ``size`` (aspect ratio kept), then cut the central size x size.
 

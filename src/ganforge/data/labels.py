@@ -29,6 +29,7 @@ class Labelled(ImageDataset):
         self.images, self.labels, self.class_names = images, labels.long(), class_names
         self.unsplit = images.unsplit
         self.in_memory = images.in_memory  # type: ignore[misc]
+        self.gathers = images.gathers
 
     def __len__(self) -> int:
         return len(self.images)
@@ -98,7 +99,8 @@ def labelled(dataset: ImageDataset, name: str) -> Labelled:
     root, paths = getattr(dataset, "root", None), getattr(dataset, "paths", None)
     if dataset.labels is not None:
         labels = dataset.labels.long()
-        names = FASHION_MNIST if name == "fashion-mnist" else [str(k) for k in range(int(labels.max()) + 1)]
+        names = getattr(dataset, "class_names", None) or [str(k) for k in range(int(labels.max()) + 1)]
+        names = FASHION_MNIST if name == "fashion-mnist" else names
         return Labelled(dataset, labels, list(names))
     if root is not None and paths is not None:
         return Labelled(dataset, *folder_labels(Path(root), list(paths)))

@@ -37,6 +37,7 @@ class UnpairedImages(ImageDataset):
     ):
         self.a, self.b, self.name, self.unsplit = a, b, name, unsplit
         self.in_memory = a.in_memory and b.in_memory  # type: ignore[misc]
+        self.gathers = a.gathers and b.gathers
         self.jitter_ok = jitter_ok  # type: ignore[misc]
 
     def __len__(self) -> int:
@@ -83,6 +84,8 @@ class NamedPairs(ImageDataset):
 
 
 def _names(side: ImageDataset) -> list[str] | None:
+    if getattr(side, "names", None):  # a packed set's sides (data/packed.py)
+        return list(side.names)  # type: ignore[attr-defined]
     if not isinstance(side, ImageFolder):
         return None
     return [path.relative_to(side.root).with_suffix("").as_posix() for path in side.paths]

@@ -65,6 +65,13 @@ def health_report(run_dir: str | Path) -> dict[str, Any]:
         if values:
             report[key] = v = values[-1]
             verdict.append(f"{sick if bad(v) else well}: {says.format(v=v)}")
+    wait = _mean(now, "data_wait")  # a measure of the machine: over the last lines, not one sample step
+    if wait is not None:
+        report["data_wait"] = wait
+        verdict.append(
+            f"{'starved of data' if wait > h.starved_above else 'fed'}: the step waited for its data {wait:.0%} "
+            f"of the time over the last {len(now)} lines (above {h.starved_above:.0%} = data_starved)"
+        )
     kinds = sorted({str(e.get("kind")) for e in events})
     verdict.append(f"events: {', '.join(kinds)}" if kinds else "no health events")
     report["verdict"] = verdict

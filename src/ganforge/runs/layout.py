@@ -13,6 +13,7 @@ RUN_DIR/
   samples/         step_NNNNNNN.png sample grids
   features/        own.pt, the run's own feature extractor for evaluation
   tensorboard/     TensorBoard's event files (train.logger=tensorboard)
+  wandb/           wandb's files of the run (train.logger=wandb; offline runs wait here for `wandb sync`)
   rolled_back/     what a rollback set aside (runs/rollback.py)
   eval_*.json      results of `ganforge evaluate`; report.html, the run report
 """
@@ -27,7 +28,7 @@ CONFIG, COMMAND, LOG = "config.json", "command.txt", "log.txt"
 METRICS, EVENTS, LOSS_PLOT, LOCK = "metrics.jsonl", "events.jsonl", "losses.png", "train.lock"
 REPORT, CLASSES = "report.html", "classes.json"
 CHECKPOINTS, SAMPLES, FEATURES = "checkpoints", "samples", "features"
-TENSORBOARD, ROLLED_BACK = "tensorboard", "rolled_back"
+TENSORBOARD, WANDB, ROLLED_BACK = "tensorboard", "wandb", "rolled_back"
 LATEST, BEST = "latest.pt", "best.pt"
 STEP_FILE = re.compile(r"step_(\d+)\.pt")  # a kept checkpoint
 GRID_FILE = re.compile(r"step_(\d+)\.png")  # a sample grid
@@ -103,6 +104,11 @@ class RunLayout:
     @property
     def tensorboard(self) -> Path:
         return self.dir / TENSORBOARD
+
+    @property
+    def wandb(self) -> Path:
+        """Where wandb writes when its `dir` is the run folder (train/wandb_logger.py)."""
+        return self.dir / WANDB
 
     @property
     def rolled_back(self) -> Path:

@@ -4,13 +4,18 @@ sees exactly the batches an uninterrupted run would."""
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from ..data.base import ImageDataset
+from ..data.labels import Labelled
 from ..errors import UserError
 from .runtime import Runtime
 
@@ -60,17 +65,15 @@ class EpochBatches:
         return self._cached[1]
 
 
-RESIDENT_BYTES = 2**30  # an in-memory data set up to this size (as float32) is kept whole on the device
-
-
 class BatchStream:
     """Batches of a data set on the runtime's device (and memory format), forever; `batches_per_epoch`
-    tells epochs from steps.
+    tells epochs from steps; `waited()` the seconds the caller has waited for batches since it last asked.
 
-    An in-memory data set that fits in RESIDENT_BYTES is stacked once on the device and each batch is an
-    index into it there (as a straightforward loop does), with no loader, no per-sample work on the host and
-    no copy of images per step; other data sets come through a DataLoader with workers, pinned memory and
-    prefetching. Both give the same batches in the same order.
+    A data set that fits in `resident_mib` (a packed set as uint8, an in-memory one as float32) is put on
+    the device once and each batch is an index into it there, with no loader and no copy of images per
+    step. A packed set larger than that is gathered a batch at a time from its memory-mapped arrays by a
+    thread, as uint8, and converted on the device. Other data sets come through a DataLoader with workers,
+    pinned memory and prefetching. All give the same batches in the same order.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class BatchStream:
         num_workers: int = -1,
         rank: int = 0,
         world_size: int = 1,
+        resident_mib: int = 1024,
     ):
         n = len(dataset)  # type: ignore[arg-type]
         if n < batch_size * world_size:
@@ -94,9 +98,14 @@ class BatchStream:
         self.sampler = EpochBatches(n, batch_size, seed, start_batch, rank, world_size, n_other=other)
         self.batches_per_epoch = self.sampler.batches_per_epoch
         self.runtime = runtime
-        self.resident = _resident(dataset, runtime) if dataset.in_memory else None
+        self._waited, self._it, self._gatherer = 0.0, None, None
+        gathers = getattr(dataset, "gathers", False)
+        self.resident = _resident(dataset, runtime, resident_mib * 2**20) if dataset.in_memory or gathers else None
         if self.resident is not None:
-            self._order, self._it = iter(self.sampler), None
+            self._order = iter(self.sampler)
+            return
+        if gathers:
+            self._gatherer = Gatherer(dataset, iter(self.sampler), pin=runtime.device.type == "cuda")
             return
         if num_workers < 0:
             num_workers = 0 if dataset.in_memory else min(8, os.cpu_count() or 1)
@@ -114,11 +123,23 @@ class BatchStream:
     def __iter__(self) -> BatchStream:
         return self
 
+    def waited(self) -> float:
+        """Seconds spent waiting for data since the last call (the `data_wait` of the metrics)."""
+        waited, self._waited = self._waited, 0.0
+        return waited
+
     def close(self) -> None:
-        """Stop the loader's worker processes now rather than whenever the stream is collected."""
+        """Stop the loader's worker processes (or the gathering thread) now rather than whenever the stream
+        is collected."""
         it, self._it = self._it, None
         if hasattr(it, "_shutdown_workers"):
             it._shutdown_workers()
+        if self._gatherer is not None:
+            self._gatherer.stop()
+
+    def __del__(self) -> None:
+        if getattr(self, "_gatherer", None) is not None:
+            self._gatherer.stopping.set()  # its thread ends at its next put
 
     def __next__(self):
         if self.resident is not None:
@@ -128,31 +149,106 @@ class BatchStream:
             columns = index.unbind(1) if index.dim() == 2 else [index] * len(self.resident)
             picked = tuple(self._on_device(t[i]) for t, i in zip(self.resident, columns, strict=True))
             return picked if len(picked) > 1 else picked[0]
-        batch = next(self._it)
+        started = time.perf_counter()
+        batch = self._gatherer.next() if self._gatherer is not None else next(self._it)
+        self._waited += time.perf_counter() - started
         if isinstance(batch, (list, tuple)):
             return tuple(self._on_device(t) for t in batch)
-        return self.runtime.images(batch)
+        return self._on_device(batch)
 
     def _on_device(self, t: torch.Tensor) -> torch.Tensor:
-        """Images in the run's layout and precision; class labels (integers) as they are."""
+        """Images in the run's layout and precision (packed uint8 ones converted there); class labels
+        (integers) as they are."""
+        if t.dtype == torch.uint8:  # (B, H, W, C): one pass into the run's layout, then in place
+            t = t.to(self.runtime.device, non_blocking=True).movedim(-1, 1)
+            layout = torch.channels_last if self.runtime.channels_last else torch.contiguous_format
+            x = torch.empty(t.shape, device=t.device, memory_format=layout).copy_(t)
+            return x.div_(127.5).sub_(1.0)  # data/images.to_tensor's values
         if t.is_floating_point():
             return self.runtime.images(t)
         return t.to(self.runtime.device, non_blocking=True)
 
 
-def _resident(dataset: ImageDataset, runtime: Runtime) -> tuple[torch.Tensor, ...] | None:
-    """The whole data set stacked on the device (a tensor per part of an item), or None if too large."""
+class Gatherer:
+    """A thread that gathers the batches of a packed data set ahead of the step (`depth` of them), as
+    uint8, pinned for the copy to a GPU; an error in it is raised by `next`."""
+
+    def __init__(self, dataset: ImageDataset, order: Iterator[list], pin: bool, depth: int = 4):
+        self.dataset, self.order, self.pin = dataset, order, pin
+        self.queue: queue.Queue = queue.Queue(depth)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ganforge-gather", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for index in self.order:
+                parts = _gather(self.dataset, index)
+                parts = tuple(p.pin_memory() if self.pin and p.dtype == torch.uint8 else p for p in parts)
+                while not self.stopping.is_set():
+                    try:
+                        self.queue.put(parts, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self.stopping.is_set():
+                    return
+        except BaseException as e:  # handed to the training thread
+            self.queue.put(e)
+
+    def next(self) -> Any:
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item if len(item) > 1 else item[0]
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+
+
+def _gather(dataset: Any, index: list) -> tuple[torch.Tensor, ...]:
+    """A batch of a packed data set as stored: uint8 images (and integer labels), whatever wraps it."""
+    if getattr(dataset, "unpaired", False):
+        i, j = (list(c) for c in zip(*index, strict=True))
+        return dataset.a.gather(i), dataset.b.gather(j)
+    if isinstance(dataset, Labelled):  # class labels beside the images
+        return dataset.images.gather(index), dataset.labels[torch.as_tensor(index)]
+    parts = dataset.gather(index)
+    return parts if isinstance(parts, tuple) else (parts,)
+
+
+def _resident(dataset: ImageDataset, runtime: Runtime, budget: int) -> tuple[torch.Tensor, ...] | None:
+    """The whole data set on the device (a tensor per part of an item), or None if over `budget` bytes."""
+    if getattr(dataset, "gathers", False):  # packed: as stored, uint8
+        whole = _packed_whole(dataset)
+        if sum(t.numel() * t.element_size() for t in whole) > budget:
+            return None
+        return tuple(t.to(runtime.device) for t in _packed_whole(dataset, load=True))
     if getattr(dataset, "unpaired", False):  # each side stacked alone: the stream indexes them apart
         sides = (dataset.a, dataset.b)  # type: ignore[attr-defined]
-        if sum(len(x) * x[0].numel() for x in sides) * 4 > RESIDENT_BYTES:
+        if sum(len(x) * x[0].numel() for x in sides) * 4 > budget:
             return None
         return tuple(runtime.images(torch.stack([x[i] for i in range(len(x))]).float()) for x in sides)
     first = dataset[0]
     parts = first if isinstance(first, (tuple, list)) else (first,)
-    if len(dataset) * sum(p.numel() for p in parts) * 4 > RESIDENT_BYTES:  # type: ignore[arg-type]
+    if len(dataset) * sum(p.numel() for p in parts) * 4 > budget:  # type: ignore[arg-type]
         return None
     items = [dataset[i] for i in range(len(dataset))]  # type: ignore[arg-type]
     if not isinstance(first, (tuple, list)):
         return (runtime.images(torch.stack(items).float()),)
     stacked = [torch.stack([item[k] for item in items]) for k in range(len(parts))]
     return tuple(runtime.images(t.float()) if t.is_floating_point() else t.to(runtime.device) for t in stacked)
+
+
+def _packed_whole(dataset: Any, load: bool = False) -> tuple[torch.Tensor, ...]:
+    """A packed set's arrays (read whole only with `load`; else empty tensors of their sizes) and labels."""
+    if getattr(dataset, "unpaired", False):
+        sides = (dataset.a, dataset.b)
+    elif isinstance(dataset, Labelled):
+        return (*_packed_whole(dataset.images, load)[:1], dataset.labels)
+    else:
+        sides = (dataset.input, dataset.target) if hasattr(dataset, "input") else (dataset,)
+    if load:
+        return tuple(side.whole() for side in sides)
+    return tuple(torch.empty(side.shape, dtype=torch.uint8, device="meta") for side in sides)

@@ -4,7 +4,8 @@ A builder in `HOOKS` receives the trainer (its config, networks and optimisers) 
 None when the config leaves it off. Each step (Trainer.train_step) calls `before_step` first, `after_phase`
 after each phase's optimiser step; the loop calls `after_step` after each step, `after_log` after each
 metrics line and `after_samples` with each sample grid; a hook stops a run with
-`trainer.request_stop(Stop(...))`. A hook with `state_dict()`/`load_state_dict()` is saved and resumed with
+`trainer.request_stop(Stop(...))`, and `close` is called once training is over (the trackers finish their
+runs). A hook with `state_dict()`/`load_state_dict()` is saved and resumed with
 the run under its name; the networks it names in `networks()` (EMA weights) are saved under theirs, and an
 inference contract may choose them (`InferenceContract.weights`). Training health, EMA and evaluation
 during training plug in here, without an edit of the loop.
@@ -87,6 +88,9 @@ class Hook:
 
     def on_stop(self, stop: Stop) -> None:
         """The run stops early, for `stop.kind`."""
+
+    def close(self) -> None:
+        """Training is over, however it ended (after `on_stop`, on an error too): once, from train/launch.py."""
 
     def networks(self) -> dict[str, nn.Module]:
         return {}

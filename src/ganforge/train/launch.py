@@ -102,5 +102,7 @@ def _fit(trainer: Trainer, command: str) -> Run:
             trainer.monitor.attempt(path, lambda: append_lines(path, [command + "\n"]))
         return trainer.fit()
     finally:
+        for hook in trainer.hooks.values():  # after fit's last word (on_stop), however it ended
+            hook.close()
         if trainer.world.size > 1:
             leave()

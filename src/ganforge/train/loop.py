@@ -24,7 +24,7 @@ from ..report.grid import save_grid
 from ..runs.checkpoint import resume_point, save_checkpoint
 from ..runs.layout import LATEST, RunLayout, step_name
 from ..runs.run import Run, save_config
-from . import ema, evaluation, schedules, tensorboard, watchers  # noqa: F401  (their hooks register themselves)
+from . import ema, evaluation, mlflow_logger, schedules, tensorboard, wandb_logger, watchers  # noqa: F401  (hooks)
 from .cycle import CycleObjective
 from .data_stream import BatchStream
 from .graphs import GraphedStep, unsupported
@@ -130,8 +130,9 @@ class Trainer:
         t = cfg.train
         self.stream = BatchStream(
             self.train_data, self.runtime.share(t.batch_size), t.seed, self.runtime, self.progress.batches,
-            cfg.data.num_workers, self.world.rank, self.world.size,
+            cfg.data.num_workers, self.world.rank, self.world.size, cfg.data.resident_mib,
         )  # fmt: skip
+        self.monitor.waited = self.stream.waited
         self.batches_per_epoch = self.stream.batches_per_epoch
         per_step = self.objective.batches_per_step
         self.total_steps = (

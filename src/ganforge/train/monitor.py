@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,6 +18,8 @@ from ..runs.run import read_metrics
 from .runtime import Runtime
 
 SHOWN = ("d_loss", "g_gan", "D_x", "D_G_z", "D_real", "D_fake")
+# measures of the machine, not of the run: a resumed run's lines differ from an uninterrupted one's only here
+MACHINE_KEYS = ("images_per_s", "data_wait")
 
 
 class Monitor:
@@ -48,7 +51,8 @@ class Monitor:
         self.read_every = -(-self.READ_STEPS // log_every) * log_every
         self._values: dict[str, list[torch.Tensor]] = {}
         self._steps = 0
-        self._pending: list[tuple[dict, list[str], torch.Tensor, float]] = []
+        self._pending: list[tuple[dict, list[str], torch.Tensor, dict[str, float]]] = []
+        self.waited: Callable[[], float] | None = None  # seconds waited for data since last asked (BatchStream)
         self._t0 = time.perf_counter()
         self.bar: tqdm | None = None
         self._unwritten: list[dict] = []  # lines a failed write (a full disk) left for the next one
@@ -58,6 +62,8 @@ class Monitor:
         """Drop lines a resumed run will write again, and show the progress bar."""
         self._keep_until(step)
         self._t0 = time.perf_counter()
+        if self.waited:
+            self.waited()  # the wait for the first batch, before training, is not a window's
         self.bar = tqdm(
             total=total_steps, initial=step, unit="step", dynamic_ncols=True, disable=self.quiet, file=sys.stderr
         )
@@ -98,9 +104,12 @@ class Monitor:
             device = self._values[keys[0]][0].device
             means = torch.stack([torch.stack([v.to(device) for v in self._values[k]]).float().mean() for k in keys])
             means = self.runtime.mean_across(means) if self.runtime else means
-            elapsed = time.perf_counter() - self._t0
+            elapsed = max(time.perf_counter() - self._t0, 1e-9)
             row = {"step": step, "epoch": round(epoch, 4)}
-            self._pending.append((row, keys, means, round(self._steps * self.batch_size / max(elapsed, 1e-9), 2)))
+            machine = {"images_per_s": round(self._steps * self.batch_size / elapsed, 2)}
+            if self.waited:
+                machine["data_wait"] = round(min(1.0, self.waited() / elapsed), 4)
+            self._pending.append((row, keys, means, machine))
             if not final:
                 self._values, self._steps, self._t0 = {}, 0, time.perf_counter()
         if final or step % self.read_every == 0:
@@ -115,10 +124,10 @@ class Monitor:
             return []
         values = torch.cat([means for _, _, means, _ in pending]).cpu().tolist()
         rows = []
-        for row, keys, _, speed in pending:
+        for row, keys, _, machine in pending:
             row.update({k: round(v, 6) for k, v in zip(keys, values[: len(keys)], strict=True)})
             values = values[len(keys) :]
-            row["images_per_s"] = speed
+            row.update(machine)
             rows.append(row)
         self._write(rows)
         if self.bar is not None:
