@@ -498,19 +498,20 @@ def test_the_onnxruntime_example_runs_on_the_exported_file(noise_run, tmp_path, 
 def _folder_for(source: str, root: Path) -> None:
     """A small folder of the layout the docs' prepare command packs (class subfolders, splits, two sides)."""
     name = source.rstrip("/")
+    folder = Path(name).expanduser()
     if not source_argv(name):
         for label in ("cats", "dogs"):
-            _write_images(root / name / label, 3)
+            _write_images(folder / label, 3)
         (root / "labels.csv").write_text(
             "".join(f"{d}/image_{i:03d}.png,{d}\n" for d in ("cats", "dogs") for i in range(3))
         )
         return
     for split in ("train", "test"):
         if source_argv(name) == "paired":
-            _write_images(root / name / split, 3, size=32)
+            _write_images(folder / split, 3, size=32)
         else:
             for side in "AB":
-                _write_images(root / name / f"{split}{side}", 3)
+                _write_images(folder / f"{split}{side}", 3)
 
 
 def source_argv(name: str) -> str:
@@ -526,8 +527,9 @@ def source_argv(name: str) -> str:
 def test_prepare_commands_pack_a_folder(shown, tmp_path, monkeypatch, capsys):
     """Each `ganforge prepare` the docs show, run on a small folder of the layout it names."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/data/photos: under this test's folder
     argv = ganforge_argv(shown)
     _folder_for(argv[1], tmp_path)
     assert main(argv) == 0, capsys.readouterr().err
-    out = Path(argv[argv.index("--out") + 1])
+    out = Path(argv[argv.index("--out") + 1]).expanduser()
     assert (out / "dataset.json").is_file() and not out.with_name(out.name + ".partial").exists()

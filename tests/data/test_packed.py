@@ -240,3 +240,21 @@ def test_a_run_that_does_not_match_the_pack_is_told_what_to_change(capsys, packe
     (broken / "train_images.npy").write_bytes((packed / "train_images.npy").read_bytes()[:5000])
     with pytest.raises(UserError, match="pack the data set again"):
         build_dataset(config(broken), "train")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu_check.sh runs it)")
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_on_a_gpu_packed_batches_are_converted_there_to_the_folder_s_values(jpegs, packed, channels_last):
+    gpu = Runtime(torch.device("cuda"), channels_last=channels_last)
+    folder = BatchStream(ImageFolder(jpegs, 32, 3, "skip"), 8, seed=2, runtime=gpu, num_workers=0)
+    data = build_dataset(config(packed), "train")
+    gathered = BatchStream(data, 8, seed=2, runtime=gpu, resident_mib=0)
+    resident = BatchStream(data, 8, seed=2, runtime=gpu)
+    assert resident.resident[0].is_cuda and resident.resident[0].dtype == torch.uint8
+    for _ in range(6):
+        a, b, c = next(folder), next(gathered), next(resident)
+        assert b.is_cuda and b.is_contiguous(
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format
+        )
+        assert torch.equal(a, b) and torch.equal(a, c)
+    gathered.close()
