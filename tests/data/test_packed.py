@@ -158,6 +158,24 @@ def test_an_interrupted_pack_resumes_to_the_same_bytes(jpegs, packed, tmp_path, 
             assert mine[name] == theirs[name], name
 
 
+def test_a_full_disk_stops_the_pack_in_one_line_and_it_goes_on_later(jpegs, packed, tmp_path, monkeypatch):
+    real, calls = prepare_module._item_bytes, {"n": 0}
+
+    def fills_the_disk(*args):
+        calls["n"] += 1
+        if calls["n"] == 50:  # the 17th image's names line (3 files an image)
+            raise OSError(28, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(prepare_module, "_item_bytes", fills_the_disk)
+    with pytest.raises(UserError, match="No space left on device.*the same command goes on"):
+        prepare(jpegs, tmp_path / "full", image_size=32, labels="from-folders", quiet=True)
+    monkeypatch.setattr(prepare_module, "_item_bytes", real)
+    prepare(jpegs, tmp_path / "full", image_size=32, labels="from-folders", quiet=True)
+    assert np.array_equal(np.load(tmp_path / "full" / "train_images.npy"), np.load(packed / "train_images.npy"))
+    assert (tmp_path / "full" / "train_images.txt").read_text() == (packed / "train_images.txt").read_text()
+
+
 def test_crop_modes(tmp_path):
     src = tmp_path / "wide"
     src.mkdir()
@@ -199,7 +217,7 @@ def test_paired_and_unpaired_layouts_pack_with_their_splits(tmp_path):
     assert (len(sides), sides.other_size) == (2, 3)
     assert torch.equal(sides[(1, 2)][1], folder[(1, 2)][1])
     assert sides.pairs() is None  # B has an image that A lacks: not true pairs
-    with pytest.raises(UserError, match="packed as unpaired, but this run is paired"):
+    with pytest.raises(UserError, match="packed as unpaired, but this run trains on paired data"):
         open_packed(tmp_path / "u", load_config("pix2pix"), "train")
 
 
@@ -258,3 +276,56 @@ def test_on_a_gpu_packed_batches_are_converted_there_to_the_folder_s_values(jpeg
         )
         assert torch.equal(a, b) and torch.equal(a, c)
     gathered.close()
+
+
+def _pairs_folder(root, rng, split_sizes=(("train", 8), ("test", 2))):
+    for split, n in split_sizes:
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            photo(rng, 80, 40).save(root / split / f"{i}.jpg", quality=90)
+    return root
+
+
+def _sides_folder(root, rng):
+    for split, n in (("train", 6), ("test", 2)):
+        for side, m in (("A", n), ("B", n + 2)):
+            (root / f"{split}{side}").mkdir(parents=True)
+            for i in range(m):
+                photo(rng, 44, 36).save(root / f"{split}{side}" / f"{i}.jpg", quality=90)
+    return root
+
+
+FAMILIES = {  # preset, the layout to pack, overrides of a tiny model
+    "paired": (
+        "unet-restore",
+        "paired",
+        ["model.n_channels=8", "model.n_levels=2", "model.d_width=4", "data.degrade="],
+    ),  # fmt: skip
+    "restoration": (
+        "unet-restore",
+        "images",
+        ["model.n_channels=8", "model.n_levels=2", "model.d_width=4", "data.degrade=noise=0.1"],
+    ),  # fmt: skip
+    "unpaired": ("cyclegan", "unpaired", ["model.width=8", "model.blocks=1"]),
+    "conditional": ("dcgan", "images", ["model.width=8", "model.conditional=true"]),
+}
+
+
+@pytest.mark.parametrize("kind", FAMILIES)
+def test_every_task_trains_on_its_packed_set_as_on_its_folder(kind, jpegs, tmp_path):
+    preset, layout, extra = FAMILIES[kind]
+    rng = np.random.default_rng(2)
+    source = {"paired": lambda: _pairs_folder(tmp_path / "src", rng),
+              "unpaired": lambda: _sides_folder(tmp_path / "src", rng)}.get(layout, lambda: jpegs)()  # fmt: skip
+    labels = "from-folders" if kind == "conditional" else ""
+    packed = prepare(source, tmp_path / "packed", image_size=32, layout=layout, labels=labels, quiet=True)
+    overrides = ["data.image_size=32", "train.batch_size=2", "train.log_every=2", "train.sample_every=4",
+                 "train.grid_size=2", "data.num_workers=0", "health.diversity_samples=0", *extra]  # fmt: skip
+    weights = []
+    for name, data in (("folder", source), ("packed", packed)):
+        run = ganforge.train(preset, data=str(data), steps=4, out=tmp_path / f"run_{name}", overrides=overrides,
+                             quiet=True)  # fmt: skip
+        weights.append(torch.load(run.checkpoint, weights_only=True)["g"])
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key

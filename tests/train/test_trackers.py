@@ -1,7 +1,9 @@
 """The wandb and MLflow trackers (`--logger wandb,mlflow`) on one tiny run that a health event stops and that is
 then resumed, read back through each tracker's own client: wandb's offline run files (its own protobuf records)
-and a real MLflow tracking server over HTTP on localhost. Nothing leaves this machine: wandb runs offline."""
+and, for MLflow, a local tracking store (SQLite) that a real `mlflow server` started here serves over HTTP on
+localhost. Nothing leaves this machine: wandb runs offline."""
 
+import io
 import json
 import os
 import signal
@@ -10,6 +12,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
@@ -45,9 +48,15 @@ OFFLINE = {
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """`mlflow server` on a free local port, over a SQLite store, serving the artifacts from a folder."""
-    folder = tmp_path_factory.mktemp("mlflow")
+def mlflow_store(tmp_path_factory) -> Path:
+    """The folder of a local MLflow tracking store: mlflow.db (SQLite), artifacts in mlruns/."""
+    return tmp_path_factory.mktemp("mlflow")
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(mlflow_store):
+    """`mlflow server` (what `mlflow ui` starts) on a free local port, over the local store the run writes."""
+    folder = mlflow_store
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -81,14 +90,16 @@ def mlflow_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tracked(tmp_path_factory, mlflow_server):
+def tracked(tmp_path_factory, mlflow_store, mlflow_server):
     """A run stopped by its first health event (step 6), then resumed to its 20 steps with nothing stopping it."""
     import wandb
 
     out = tmp_path_factory.mktemp("tracked") / "digits-tracked"
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {**OFFLINE, "MLFLOW_TRACKING_URI": mlflow_server}.items():
+        store = f"sqlite:///{mlflow_store / 'mlflow.db'}"  # a local store, no server: MLflow's usual set-up
+        for name, value in {**OFFLINE, "MLFLOW_TRACKING_URI": store}.items():
             patch.setenv(name, value)
+        patch.chdir(mlflow_store)  # a local store keeps its artifacts in ./mlruns
         patch.delenv("WANDB_API_KEY", raising=False)
         patch.setenv("WANDB_CONFIG_DIR", str(out.parent / "wandb-config"))  # not the user's settings
         with pytest.raises(TrainingStopped):
@@ -201,7 +212,7 @@ def test_wandb_gets_the_scalars_grids_and_events_and_a_resume_goes_on_in_the_sam
 # -- MLflow -----------------------------------------------------------------------------------------------------
 
 
-def test_mlflow_server_has_the_scalars_grids_events_and_config_of_one_run(tracked, mlflow_server, tmp_path):
+def test_mlflow_server_has_the_scalars_grids_events_and_config_of_one_run(tracked, mlflow_server):
     from mlflow import MlflowClient
 
     run, stopped_at = tracked
@@ -223,19 +234,32 @@ def test_mlflow_server_has_the_scalars_grids_events_and_config_of_one_run(tracke
         assert [s for s, _ in history] == [s for s, _ in want], key
         assert [v for _, v in history] == pytest.approx([v for _, v in want], rel=1e-6), key
 
-    # each sample grid, at its step, with the pixels of the run's own PNG (served by the server)
-    files = [f.path for f in client.list_artifacts(run_id, "images") if f.path.endswith(".png")]
+    # each sample grid, at its step, with the pixels of the run's own PNG (served by the server, as the UI gets it)
+    listed = http_json(f"{mlflow_server}/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=images")
+    files = [f["path"] for f in listed["files"] if f["path"].endswith(".png")]
     steps = {int(Path(f).name.split("+step+")[1].split("+")[0]): f for f in files}
     assert sorted(steps) == sorted(grids) and len(files) == len(grids)
     for step, path in steps.items():
-        local = client.download_artifacts(run_id, path, str(tmp_path))
-        assert np.array_equal(np.asarray(Image.open(local).convert("RGB")), grids[step]), step
+        image = Image.open(io.BytesIO(artifact(mlflow_server, run_id, path))).convert("RGB")
+        assert np.array_equal(np.asarray(image), grids[step]), step
 
     # the health events, once each, and why the run stopped
-    lines = Path(client.download_artifacts(run_id, "events.txt", str(tmp_path))).read_text().splitlines()
+    lines = artifact(mlflow_server, run_id, "events.txt").decode().splitlines()
     assert [line for line in lines if not line.startswith("stopped: ")] == [event_line(e) for e in events]
     (stop,) = [line for line in lines if line.startswith("stopped: ")]
     assert f"step {stopped_at}" in stop and {e["kind"] for e in events} == {"grad_exploding"} and len(events) >= 2
+
+
+def http_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def artifact(server: str, run_id: str, path: str) -> bytes:
+    """A run's artifact as the MLflow UI fetches it from the server."""
+    query = urllib.parse.urlencode({"path": path, "run_uuid": run_id})
+    with urllib.request.urlopen(f"{server}/get-artifact?{query}", timeout=30) as answer:
+        return answer.read()
 
 
 # -- without the packages -----------------------------------------------------------------------------------------

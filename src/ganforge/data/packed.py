@@ -145,9 +145,15 @@ def open_packed(root: Path, cfg: Any, split: str) -> ImageDataset:
     layout, d = manifest["layout"], cfg.data
     task = "unconditional" if cfg.task == "paired" and d.degrade else cfg.task  # restoration degrades images
     if LAYOUT_TASK[layout] != task:
+        wanted = next(k for k, v in LAYOUT_TASK.items() if v == task)
+        if layout == "paired" and task == "unconditional" and cfg.task == "paired":
+            raise UserError(
+                f"{root} holds pairs, but this run makes its inputs from clean images (data.degrade="
+                f"{d.degrade!r}): set data.degrade= (empty) to train on the pairs, or pack images with --layout images"
+            )
         raise UserError(
-            f"{root} is packed as {layout}, but this run is {cfg.task} (data.degrade={d.degrade!r}): pack the data "
-            f"with --layout {next(k for k, v in LAYOUT_TASK.items() if v == task)}, or train a family for {layout}"
+            f"{root} is packed as {layout}, but this run trains on {wanted} data ({cfg.task} family): pack the "
+            f"folder with --layout {wanted}, or train a family for {layout}"
         )
     if manifest["image_size"] != d.image_size:
         raise UserError(

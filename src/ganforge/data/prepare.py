@@ -79,6 +79,10 @@ def prepare(src: str | Path, out: str | Path, image_size: int = 64, channels: in
             progress[job.key] = _write(job, partial, progress, image_size, channels, bar)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"packing stopped; {partial} keeps what is done: the same command goes on") from None
+    except OSError as e:  # a full disk: what was committed stays
+        raise UserError(
+            f"could not write {partial} ({e.strerror or e}); free some space, then the same command goes on"
+        ) from None
     finally:
         bar.close()
     manifest = _finish(partial, jobs, progress, plan, unsplit=_unsplit(src, layout))
