@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..jsonio import read_lines
 from ..report.grid import image_grid
 from .hooks import Hook, Stop, TrainerView
+from .monitor import MACHINE_KEYS
 
 NOT_SCALARS = ("step", "epoch")
 
@@ -202,8 +203,10 @@ def tag(key: str) -> str:
         return f"discriminator/{key}"
     if key.startswith(("d_", "g_")):
         return f"loss/{key}"
-    if key in ("diversity", "ndb", "mode_imbalance", "mode_excess"):
+    if key in ("diversity", "ndb", "mode_imbalance", "mode_excess", "near_copies"):
         return f"health/{key}"
+    if key in MACHINE_KEYS:
+        return f"speed/{key}"
     return f"misc/{key}"
 
 
