@@ -19,6 +19,7 @@ BAD_TEXT = {
     "model.stage_blocks": "1,x",
     "data.name": "   ", "data.degrade": "noise=loud", "data.val_name": "  ", "data.diffaugment": "sparkle",
     "train.device": "tpu", "health.stop_on": "boredom", "version": 99, "train.init_from": "   ",
+    "train.logger": "tensorboard,neptune",
 }  # fmt: skip
 
 
