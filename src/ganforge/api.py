@@ -214,7 +214,7 @@ def evaluate(
     density/coverage on `images` generated images (5000); image to image: L1/PSNR/SSIM/FID on the held-out
     pairs of `split` (test) against the trivial baselines; unpaired, each direction (metrics/unpaired.py)."""
     path, cfg = open_run(run_dir)
-    paired = cfg.task in ("paired", "unpaired")  # scored on held-out images
+    paired = cfg.task in ("paired", "unpaired", "upscale")  # scored on held-out images
     if not paired and (data or split):
         raise UserError("--data and --split choose held-out pairs of image-to-image runs; drop them for this run")
     if images is not None and not 1 <= images <= MAX_EVAL_IMAGES:

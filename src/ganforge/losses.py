@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .config import Config, LossConfig
 from .errors import UserError
 from .metrics import image as image_metrics
+from .metrics import vgg as _vgg  # noqa: F401  (registers "perceptual", VGG19 features, loaded on first use)
 from .registry import ADVERSARIAL_LOSSES, PENALTIES, RECONSTRUCTION_LOSSES
 
 

@@ -54,6 +54,7 @@ def _augmented(cfg: Config) -> bool:
 
 
 FOR_PAIRS = (_paired, "image-to-image runs")
+FOR_HELD_OUT = (lambda cfg: cfg.task in ("paired", "upscale"), "image-to-image runs")
 FOR_TRANSLATION = (lambda cfg: cfg.task in ("paired", "unpaired"), "image-to-image runs")
 EVALUATING = (lambda c: c.eval.every > 0, "eval.every > 0")
 ADAPTING = (lambda c: c.data.ada_target > 0, "data.ada_target > 0")
@@ -103,7 +104,7 @@ class DataConfig:
     # restoration: make inputs from clean images, e.g. "noise=0.1,blur=1" (data/degrade.py)
     degrade: str = option("", check=parsed_by("data.degrade"))
     # held-out data for sample grids and evaluate (default: the val split of `name`)
-    val_name: str = option("", check=not_blank("a folder"), used=FOR_PAIRS)
+    val_name: str = option("", check=not_blank("a folder"), used=FOR_HELD_OUT)
     # DiffAugment of D's inputs, reals and fakes alike: e.g. "color,translation,cutout"
     diffaugment: str = option("", check=parsed_by("data.diffaugment"))
     # the chance that each DiffAugment operation changes an image (1: every image, as in DiffAugment), and
@@ -151,6 +152,7 @@ class LossConfig:
     ssim: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of 1 - SSIM(G(x), y) (11x11 Gaussian, sigma 1.5)
     gmsd: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of GMSD(G(x), y) (gradient magnitude sim. dev.)
     tv: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of the total variation of G(x)
+    perceptual: float = option(0.0, at_least=0, used=NOT_CYCLE)  # weight of the VGG19 feature loss (metrics/vgg.py)
     gp: float = option(10.0, at_least=0)  # wgan-gp: weight of the gradient penalty on interpolates (Gulrajani et al.)
     # gamma of the R1 penalty gamma/2 * E|grad D(real)|^2 (Mescheder et al.); 0 = off
     r1: float = option(0.0, at_least=0, used=NOT_CYCLE)
@@ -369,7 +371,7 @@ def validate(cfg: Config, origin: str) -> None:
     if cfg.train.steps == 0 and cfg.train.epochs == 0:
         raise UserError(f"train.steps and train.epochs in {origin} are both 0: nothing to train; give either")
     if cfg.data.degrade and cfg.task != "paired":
-        raise UserError(f"data.degrade in {origin}: the {cfg.model.family} family generates from noise: drop --degrade")
+        raise UserError(f"data.degrade in {origin}: the {cfg.model.family} family takes no --degrade; drop it")
     if cfg.data.ada_target and cfg.data.augment_p_end >= 0:
         raise UserError(
             f"data.ada_target and data.augment_p_end in {origin} both steer the augmentation's chance: keep one"

@@ -7,10 +7,11 @@ from __future__ import annotations
 DIRECTIONS = ("AtoB", "BtoA")  # paired data: which half is the input (data.direction)
 BAD_IMAGE_POLICIES = ("skip", "strict")  # a folder's unreadable files: left out and counted, or the run stops
 
-# The metrics of an evaluation (eval.best_metric): of generated images, and of held-out pairs.
+# The metrics of an evaluation (eval.best_metric): of generated images, of held-out pairs, of upscaled photographs.
 UNCONDITIONAL_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "near_copies")
 PAIRED_METRICS = ("l1", "psnr", "ssim", "fid")
-METRICS = tuple(dict.fromkeys(UNCONDITIONAL_METRICS + PAIRED_METRICS))
+UPSCALE_METRICS = ("psnr_y", "ssim_y", "psnr", "ssim", "fid")  # on the luma channel (Y) as SR papers report, and RGB
+METRICS = tuple(dict.fromkeys(UNCONDITIONAL_METRICS + PAIRED_METRICS + UPSCALE_METRICS))
 LOWER_IS_BETTER = frozenset({"fid", "kid", "l1", "near_copies"})
 
 # The events of training health (health.stop_on), in the order the detector judges them.

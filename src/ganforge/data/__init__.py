@@ -18,6 +18,7 @@ from .labels import Labelled, labelled
 from .mnist import IDXImageDataset, load_mnist
 from .packed import is_packed, open_packed
 from .paired import MissingSplit, PairedFolder
+from .patches import ImagePatches, PairedPatches, has_pairs
 from .shapes import LARGEST, ShapesPairs
 from .unpaired import unpaired_folder, unpaired_shapes
 
@@ -45,6 +46,8 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
     name = d.val_name if split != "train" and d.val_name else d.name
     if name not in BUILT_IN and is_packed(Path(name).expanduser()):
         return open_packed(Path(name).expanduser(), cfg, split)
+    if cfg.task == "upscale" and name not in BUILT_IN:
+        return upscale_images(cfg, name, split)
     if cfg.task == "paired" and not d.degrade:
         return _paired(cfg, name, split)
     if cfg.task == "unpaired":
@@ -62,6 +65,17 @@ def build_dataset(cfg: Config, split: str = "train") -> ImageDataset:
         known = ", ".join([*UNCONDITIONAL, "shapes"])
         raise UserError(f"unknown data set {name!r}: not a folder and not one of {known}")
     return ImageFolder(path, d.image_size, d.channels, d.bad_images, d.max_pixels)
+
+
+def upscale_images(cfg: Config, name: str, split: str) -> ImageDataset:
+    """A folder's patches at their own resolution for super-resolution (data/patches.py), or the patches
+    of its LR/ and HR/ pairs."""
+    d, root = cfg.data, Path(name).expanduser()
+    if not root.is_dir():
+        raise UserError(f"data folder {root} does not exist; give --data a folder of photographs")
+    if has_pairs(root):
+        return PairedPatches(root, split, d.image_size, cfg.model.scale, d.channels, d.bad_images, d.max_pixels)
+    return ImagePatches(root, split, d.image_size, d.channels, d.bad_images, d.max_pixels)
 
 
 def labelled_for(cfg: Config, dataset: ImageDataset) -> Labelled:

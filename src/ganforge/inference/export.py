@@ -8,8 +8,8 @@ on at test time, and an exported file runs it off (an ONNX runtime would draw ma
 Inputs: noise (N, latent_dim) for noise-to-image families, and for a conditional one a second input,
 "label" (N,) int64 class numbers; images (N, C, H, W) in [-1, 1] for image-to-image ones (of an unpaired
 run, either generator: `direction` AtoB or BtoA). The batch is
-dynamic by default; a fully convolutional generator (the padded U-Net of seed 002, CycleGAN's ResNet) also
-takes any height and width its depth allows.
+dynamic by default; a fully convolutional generator (the padded U-Net of seed 002, CycleGAN's ResNet, an
+upscaler, whose output is `model.scale` times its input) also takes any height and width its depth allows.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def export_generator(
         example = torch.randn(1, cfg.model.latent_dim)
         labels = (torch.zeros(1, dtype=torch.long),) if g.classes else ()
     else:
-        s = cfg.data.image_size
+        s = cfg.data.image_size // (cfg.model.scale if cfg.task == "upscale" else 1)
         example = torch.rand(1, g.input_channels, s, s) * 2 - 1
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
@@ -104,14 +104,16 @@ def export_generator(
             traced = torch.jit.trace(model, (example, *labels))
             atomic_write(out, lambda f: torch.jit.save(traced, f))
         else:
-            axes = {0: "batch"}
+            axes = out_axes = {0: "batch"}
             if cfg.task == "unpaired" or cfg.task == "paired" and getattr(cfg.model, "padding", False):
-                axes |= {2: "height", 3: "width"}
+                axes = out_axes = axes | {2: "height", 3: "width"}
+            if cfg.task == "upscale":  # any size in, `scale` times it out
+                axes, out_axes = axes | {2: "height", 3: "width"}, axes | {2: "out_height", 3: "out_width"}
             buffer = io.BytesIO()
             names = ["input", "label"][: 1 + len(labels)]
             torch.onnx.export(
                 model, (example, *labels), buffer, input_names=names, output_names=["output"],
-                dynamic_axes={"input": axes, "output": axes} | ({"label": {0: "batch"}} if labels else {}),
+                dynamic_axes={"input": axes, "output": out_axes} | ({"label": {0: "batch"}} if labels else {}),
                 dynamo=False,
             )  # fmt: skip
             atomic_write(out, _fixed_batch(buffer.getvalue(), int(batch)) if batch != "dynamic" else buffer.getvalue())

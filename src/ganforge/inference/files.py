@@ -142,7 +142,9 @@ def _fit(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
 
 
 def translate_image(g: Generator, image: torch.Tensor, mode: str = "resize", direction: str = "AtoB") -> torch.Tensor:
-    """One input (C, H, W) in [-1, 1] -> the output at the input's own size."""
+    """One input (C, H, W) in [-1, 1] -> the output at the input's own size (an upscaler's: larger)."""
+    if g.config.task == "upscale":
+        return g.upscale(image.unsqueeze(0))[0]
     size = g.config.data.image_size
     h, w = image.shape[-2:]
     if mode == "pad" and generator_output_size(g.config) != size:
@@ -179,8 +181,9 @@ def translate_files(
     for dest, path in tqdm(jobs, unit="img", disable=len(files) < 2):
         image = to_tensor(load_image(path, g.input_channels))
         out = translate_image(g, image, mode, direction)
-        if side_by_side:
-            out = torch.cat([as_channels(image, out.shape[0]), out], dim=-1)
+        if side_by_side:  # an upscaler's input enlarged by repeating its pixels, to show what it added
+            shown = F.interpolate(image.unsqueeze(0), size=out.shape[-2:], mode="nearest")[0]
+            out = torch.cat([as_channels(shown, out.shape[0]), out], dim=-1)
         dest.parent.mkdir(parents=True, exist_ok=True)
         to_pil(out).save(dest)
     return len(files)

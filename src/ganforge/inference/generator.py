@@ -23,8 +23,10 @@ from ..models.contract import InferenceContract
 from ..runs.checkpoint import find_checkpoint, load_checkpoint, load_weights
 from ..runs.layout import RunLayout
 from ..runs.run import open_run
+from .tiles import receptive_radius, upscale_tiled
 
 NOISE_BLOCK = 256
+UPSCALE_TILE = 256  # input pixels a side that an upscaler runs on at once: memory stays bounded (tiles.py)
 MAX_SAMPLE = 100_000  # images `sample` holds at once; `batches` streams any number
 
 
@@ -155,6 +157,15 @@ class Generator:
             raise UserError(f"translate(images) takes floating-point images in [-1, 1]; got {images.dtype}")
         return self.contract.run(net, images.float(), batch_size, seed=seed).cpu()
 
+    @torch.no_grad()
+    def upscale(self, images: torch.Tensor, tile: int = UPSCALE_TILE) -> torch.Tensor:
+        """An upscaler's outputs (N, C, scale*H, scale*W) in [-1, 1] on the CPU for images (N, C, H, W) of
+        any size, run a tile at a time with enough context that the seams do not show (inference/tiles.py)."""
+        m = self.config.model
+        if self.config.task != "upscale":
+            raise UserError(f"this run's {m.family} does not upscale; use translate(images) or sample(n)")
+        return upscale_tiled(self.translate, images, m.scale, tile, receptive_radius(m.blocks))
+
     def translator(self, direction: str = "AtoB") -> nn.Module:
         """The network that translates `direction`: a paired run's generator (AtoB only), or either of an
         unpaired run's two (models/cyclegan.py: `ab`, `ba`)."""
@@ -164,7 +175,7 @@ class Generator:
         if direction not in ("AtoB", "BtoA") or (direction == "BtoA" and task != "unpaired"):
             fix = "use AtoB or BtoA" if task == "unpaired" else "a paired run translates AtoB only (its data's way)"
             raise UserError(f"direction {direction!r}: {fix}")
-        return self.net if task == "paired" else getattr(self.net, "ab" if direction == "AtoB" else "ba")
+        return self.net if task != "unpaired" else getattr(self.net, "ab" if direction == "AtoB" else "ba")
 
     @property
     def input_channels(self) -> int:

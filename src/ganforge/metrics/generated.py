@@ -21,9 +21,10 @@ import torch
 from ..config import MAX_EVAL_IMAGES, Config
 from ..config.flags import FLAG_OF
 from ..config.overrides import apply_overrides
-from ..config.vocab import LOWER_IS_BETTER, PAIRED_METRICS, UNCONDITIONAL_METRICS
+from ..config.vocab import LOWER_IS_BETTER, PAIRED_METRICS, UNCONDITIONAL_METRICS, UPSCALE_METRICS
 from ..data import build_dataset, build_pairs, held_out_pairs
 from ..data.labels import labelled
+from ..data.realworld import low_resolution_inputs
 from ..errors import UserError
 from .classes import ClassifierView
 from .distribution import compare, fid
@@ -31,6 +32,7 @@ from .features import build_extractor, extract
 from .memorisation import NearestTraining
 from .pairs import evaluate_pairs
 from .unpaired import WAYS, evaluate_unpaired
+from .upscale import evaluate_upscaling
 
 
 class Generates(Protocol):
@@ -121,7 +123,7 @@ class Evaluator:
         if self.cfg.task == "unpaired":
             return train.a[i] if i < len(train.a) else train.b[i - len(train.a)]
         item = train[i]
-        return item[1] if self.cfg.task == "paired" else item
+        return item[1] if self.cfg.task == "paired" or isinstance(item, (tuple, list)) else item
 
     def _scored_rows(self) -> list[int]:
         """The training images a noise-to-image evaluation scores against (up to `images`): the rows of the
@@ -137,7 +139,7 @@ class Evaluator:
     @property
     def extractor(self) -> torch.nn.Module:
         if self._net is None:
-            what = {"paired": "targets", "unpaired": "both sides"}.get(self.cfg.task, "images")
+            what = {"paired": "targets", "unpaired": "both sides", "upscale": "patches"}.get(self.cfg.task, "images")
             reals = lambda: self._real_images(MAX_EXTRACTOR_REALS)  # noqa: E731
             self._net = build_extractor(self.features, self.run_dir, reals, data_key(self.cfg, what), self.device)
         return self._net
@@ -260,6 +262,14 @@ class Evaluator:
         extractor = self.extractor if self.features else None
         return evaluate_unpaired(g, self.held_out(), self._mean_target, extractor, self.images)
 
+    def upscale(self, g: Generates) -> dict[str, dict]:
+        """Whole held-out photographs (up to `images`), enlarged by the model, bicubic and nearest neighbours:
+        PSNR and SSIM on luma and RGB, and FID of their patches against the originals' (metrics/upscale.py)."""
+        extractor = self.extractor if self.features else None
+        inputs = low_resolution_inputs(self.cfg)  # as training makes them
+        scale, patch = self.cfg.model.scale, self.cfg.data.image_size
+        return evaluate_upscaling(g, self.held_out(), inputs, scale, extractor, self.images, patch)
+
     def _eval_config(self) -> Config:
         return apply_overrides(self.cfg, {"data.name": self.data_name} if self.data_name else None, FLAG_OF)
 
@@ -286,7 +296,7 @@ class Evaluator:
                 if any(k in row for row in ways.values())
             } | each
         row = result.get("model", result)
-        names = PAIRED_METRICS if "model" in result else UNCONDITIONAL_METRICS
+        names = (*PAIRED_METRICS, *UPSCALE_METRICS) if "model" in result else UNCONDITIONAL_METRICS
         return {k: float(row[k]) for k in names if isinstance(row.get(k), (int, float))}
 
 

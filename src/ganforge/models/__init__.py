@@ -9,7 +9,7 @@ from torch import nn
 
 from ..config import Config
 from ..errors import UserError
-from . import cyclegan, dcgan, pix2pix, r3gan, unet  # noqa: F401  (each registers its families)
+from . import cyclegan, dcgan, pix2pix, r3gan, srgan, unet  # noqa: F401  (each registers its families)
 from .conditional import ConditionalGenerator, ProjectionDiscriminator
 from .contract import InferenceContract
 from .family import FAMILIES, Family, register_family

@@ -30,7 +30,8 @@ class Family:
     """A model family: `build(cfg)` gives (generator, discriminator) before initialisation; `options` is
     the class of its `model.*` keys, which also checks them; `task` names how it trains (train/tasks.py);
     `cpu_bf16`: whether bfloat16 autocast speeds its training step up on a CPU with native bfloat16, as
-    measured with benchmarks/train_speed.py (precision auto takes it there where it does)."""
+    measured with benchmarks/train_speed.py (precision auto takes it there where it does); `g_any_size`: G is
+    fully convolutional, so its weights fit a run of another image size (train/init_from.py)."""
 
     name: str
     task: str
@@ -40,6 +41,7 @@ class Family:
     inference: Callable[[Config], InferenceContract] = _running_statistics
     description: str = ""
     cpu_bf16: bool = True
+    g_any_size: bool = False
 
 
 def register_family(family: Family) -> Family:

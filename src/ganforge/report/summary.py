@@ -56,9 +56,11 @@ def format_table(results: dict) -> str:
 
 COLUMNS = {
     "l1": ("L1", 10, ".4f"),
+    "psnr_y": ("PSNR-Y (dB)", 13, ".2f"),  # an upscaler's, on luma (metrics/upscale.py)
+    "ssim_y": ("SSIM-Y", 10, ".4f"),
     "psnr": ("PSNR (dB)", 12, ".2f"),
     "ssim": ("SSIM", 10, ".4f"),
-    "fid": ("FID", 10, ".2f"),
+    "fid": ("FID", 10, ".4g"),
 }
 
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..losses import Penalty, build_adversarial_loss, build_penalties
+from ..errors import UserError
+from ..losses import Penalty, build_adversarial_loss, build_penalties, reconstruction_weights
 from .d_inputs import DInputs
 from .replay import replay_buffer
 from .runtime import uncompiled
@@ -52,7 +53,12 @@ def mode_seeking_ratio(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 def phases_of(cfg: Config) -> list[Phase]:
     """The phases of a step: D (repeated as the loss or `train.d_steps` asks), each lazy penalty's D phase
-    at its interval, then G with D frozen."""
+    at its interval, then G with D frozen. Without an adversarial term (`loss.gan_weight=0`: SRResNet, a
+    PSNR-oriented model) G's phase alone, on its reconstruction terms."""
+    if cfg.loss.gan_weight == 0:
+        if not reconstruction_weights(cfg):
+            raise UserError("loss.gan_weight=0 and no reconstruction loss is weighted: nothing to train; set one")
+        return [Phase("G", "g")]
     lazy = [p for p in build_penalties(cfg) if p.interval > 1]
     return [
         Phase("D", "d", repeats=cfg.train.d_steps or build_adversarial_loss(cfg).d_steps),
@@ -167,13 +173,16 @@ class GANObjective:
         if fake is None or fake.shape[0] != real.shape[0]:
             fake = self._fakes(cond, real)
             z = self.task.last_noise
-        real_out = self.discriminate(cond, real) if self.loss.g_needs_real else None
-        g_gan = self.loss.g_loss(self.discriminate(cond, fake), real_out)
         recon = self.task.reconstruction_losses(fake, real)
-        total = g_gan if self.cfg.loss.gan_weight == 1 else self.cfg.loss.gan_weight * g_gan
+        total, metrics = fake.new_zeros(()), {}
+        if self.cfg.loss.gan_weight:
+            real_out = self.discriminate(cond, real) if self.loss.g_needs_real else None
+            g_gan = self.loss.g_loss(self.discriminate(cond, fake), real_out)
+            total = g_gan if self.cfg.loss.gan_weight == 1 else self.cfg.loss.gan_weight * g_gan
+            metrics["g_gan"] = g_gan
         for k, v in recon.items():
             total = total + self.task.weights[k] * v
-        metrics = {"g_gan": g_gan} | {f"g_{k}": v for k, v in recon.items()}
+        metrics |= {f"g_{k}": v for k, v in recon.items()}
         if self.mode_seeking and z is not None and len(z) >= 2:
             ratio = mode_seeking_ratio(fake, z)
             total = total + self.mode_seeking / (ratio + 1e-5)
