@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     mean = sum(r["gain_db"] for r in rows.values()) / len(rows)
     result = {
         "benchmark": "sr_quality", "scale": args.scale, "width": args.width, "blocks": args.blocks,
-        "patch": args.patch, "steps": json.loads((run.dir / "config.json").read_text())["train"]["steps"],
+        "patch": args.patch, "steps": run.step,
         "train_seconds": round(seconds, 1), "gain_db_mean": round(mean, 3), "photographs": rows,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(), "python": sys.version.split()[0],

@@ -50,6 +50,7 @@ SHELL = {"sh", "bash", "shell"}
 PREFIXES = ("ganforge ", "python -m ganforge", "make ")
 RUN_COMMANDS = {"sample", "translate", "evaluate", "report", "health", "export", "info", "presets"}
 NOISE, PAIRED, CONDITIONAL, UNPAIRED = "noise_run", "paired_run", "conditional_run", "unpaired_run"
+UPSCALE = "upscale_run"
 # The run folders the docs name, and the tiny run each stands for (translate takes an image-to-image one).
 RUN_FOLDERS = {
     "RUN_DIR": NOISE,
@@ -60,6 +61,8 @@ RUN_FOLDERS = {
     "runs/restore": PAIRED,
     "runs/cond": CONDITIONAL,
     "runs/horse2zebra": UNPAIRED,
+    "runs/srresnet": UPSCALE,
+    "runs/srgan": UPSCALE,
 }
 
 
@@ -364,6 +367,14 @@ def unpaired_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def upscale_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs") / "srgan"
+    overrides = ["model.width=8", "model.blocks=1", "data.image_size=32", "train.batch_size=4"]
+    ganforge.train("srresnet-x2", data="shapes", steps=4, out=out, quiet=True, overrides=overrides)
+    return out
+
+
 def _write_images(folder: Path, n: int, size: int = 32) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -383,7 +394,7 @@ def run_argv(shown: Shown, request, folder: Path) -> list[str]:
         return argv
     given = args[0].rstrip("/")
     assert given in RUN_FOLDERS, f"{shown.where}: {given!r} is no run folder tests/test_docs.py knows"
-    image_to_image = RUN_FOLDERS[given] in (PAIRED, UNPAIRED)
+    image_to_image = RUN_FOLDERS[given] in (PAIRED, UNPAIRED, UPSCALE)
     args[0] = str(
         request.getfixturevalue(PAIRED if command == "translate" and not image_to_image else RUN_FOLDERS[given])
     )

@@ -143,7 +143,8 @@ def open_packed(root: Path, cfg: Any, split: str) -> ImageDataset:
     set's (a UserError says which to change)."""
     manifest = read_manifest(root)
     layout, d = manifest["layout"], cfg.data
-    task = "unconditional" if cfg.task == "paired" and d.degrade else cfg.task  # restoration degrades images
+    # restoration degrades images, and an upscaler downscales them: both read the images layout
+    task = "unconditional" if cfg.task == "upscale" or cfg.task == "paired" and d.degrade else cfg.task
     if LAYOUT_TASK[layout] != task:
         wanted = next(k for k, v in LAYOUT_TASK.items() if v == task)
         if layout == "paired" and task == "unconditional" and cfg.task == "paired":
