@@ -3,8 +3,8 @@ bicubic upscaling by at least 1 dB of luma PSNR.
 
 The benchmark's own run, shortened (benchmarks/sr_quality.py): an SRResNet of 6 blocks at width 32, L1
 alone, 600 steps on 64-pixel patches of 17 of scikit-image's photographs, scored whole on the three it
-never saw. Measured on the 2-core development CPU: +1.95 dB mean (chelsea +1.10, the motorcycle +2.33,
-the astronaut +2.42) in 74 s of training; 1,500 steps give +2.15. Bicubic is itself 1.5-2.3 dB above
+never saw. Measured on the 2-core development CPU: +2.02 dB mean (chelsea +1.14, the motorcycle +2.41,
+the astronaut +2.51) in 76 s of training; 1,500 steps give +2.14. Bicubic is itself 1.6-2.3 dB above
 nearest neighbours on these photographs.
 """
 

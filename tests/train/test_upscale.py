@@ -109,3 +109,26 @@ def test_an_exported_upscaler_takes_any_size(srresnet, tmp_path):
         (out,) = session.run(None, {"input": x.numpy()})
         assert out.shape == (shape[0], 3, 2 * shape[2], 2 * shape[3])
         assert np.abs(out - g.translate(x).numpy()).max() < 1e-4
+
+
+def test_an_srgan_trains_with_the_perceptual_loss(photos, tmp_path, monkeypatch):
+    """The preset's three terms (L1, VGG19 features, GAN); the VGG is a stand-in (random weights), loaded
+    once, on first use, as the published one would be."""
+    from ganforge.metrics import vgg
+
+    loads = []
+
+    def stand_in(*args, **kwargs):
+        loads.append(1)
+        torch.manual_seed(0)
+        return vgg.VGG19Features().eval().requires_grad_(False)
+
+    monkeypatch.setattr(vgg, "load_vgg19", stand_in)
+    monkeypatch.setattr(vgg.RECONSTRUCTION_LOSSES.get("perceptual"), "_loss", None, raising=False)
+    run = ganforge.train("srgan-x2", data=str(photos), steps=4, out=tmp_path / "gan", quiet=True, overrides=TINY)
+    rows = [json.loads(x) for x in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    last = rows[-1]
+    assert {"g_l1", "g_perceptual", "g_gan", "d_loss"} <= set(last) and last["g_perceptual"] > 0
+    expected = last["g_l1"] + last["g_perceptual"] + 0.1 * last["g_gan"]
+    assert last["g_loss"] == pytest.approx(expected, rel=1e-4)
+    assert loads == [1]

@@ -371,7 +371,8 @@ def validate(cfg: Config, origin: str) -> None:
     if cfg.train.steps == 0 and cfg.train.epochs == 0:
         raise UserError(f"train.steps and train.epochs in {origin} are both 0: nothing to train; give either")
     if cfg.data.degrade and cfg.task != "paired":
-        raise UserError(f"data.degrade in {origin}: the {cfg.model.family} family takes no --degrade; drop it")
+        what = "generates from noise" if cfg.task == "unconditional" else "makes its own inputs"
+        raise UserError(f"data.degrade in {origin}: the {cfg.model.family} family {what}: drop --degrade")
     if cfg.data.ada_target and cfg.data.augment_p_end >= 0:
         raise UserError(
             f"data.ada_target and data.augment_p_end in {origin} both steer the augmentation's chance: keep one"

@@ -48,8 +48,9 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "will save all extracted features": that is the intent
         metric = KernelInceptionDistance(feature=_Features(real.shape[1]), subsets=subsets, subset_size=size)
-        metric.update(real.float(), real=True)
-        metric.update(fake.float(), real=False)
+        metric.set_dtype(torch.float64)  # float32 sums differ in their last digits with memory layout
+        metric.update(real.double(), real=True)
+        metric.update(fake.double(), real=False)
         mean, std = metric.compute()
     return float(mean), float(std)
 

@@ -4,8 +4,9 @@ Generator, SRResNet without batch norm (ESRGAN's finding: BN brings artefacts an
 a 3x3 convolution to `width` channels and LeakyReLU 0.1; `blocks` residual blocks of two 3x3 convolutions
 with a ReLU between them; the upsampler, for each factor 2 (or once for 3) a 3x3 convolution to 4x (9x)
 the channels, pixel shuffle and LeakyReLU 0.1; a 3x3 convolution and LeakyReLU 0.1, a 3x3 convolution to
-the image's channels; and the input's bilinear enlargement added, so the network learns the detail that
-interpolation misses. Weights start at a tenth of Kaiming's, so that a deep residual body starts near the
+the image's channels; and the input's bicubic enlargement added, so the network learns the detail that
+interpolation misses. BasicSR adds a bilinear one; bicubic makes an untrained network the baseline it must
+beat, not worse than it. Weights start at a tenth of Kaiming's, so that a deep residual body starts near the
 identity. At width 64 and 16 blocks: 1,517,571 parameters for x4, 1,369,859 for x2.
 
 Discriminators:
@@ -77,7 +78,7 @@ class SRResNet(nn.Module):
         for conv, f in zip(self.upsample, self.factors, strict=True):
             features = F.leaky_relu(F.pixel_shuffle(conv(features), f), 0.1)
         detail = self.tail(F.leaky_relu(self.conv_hr(features), 0.1))
-        base = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return base + detail
 
 
