@@ -237,7 +237,7 @@ def evaluate(
     except MissingSplit as e:
         raise UserError(f"{e}, or evaluate another with --split {' or '.join(e.present)}") from None
     if paired and evaluator.scores_training_pairs():
-        results["warning"] = f"{TRAINING_PAIRS}: give held-out pairs with --data FOLDER"
+        results["warning"] = f"{TRAINING_PAIRS}: give held-out images with --data FOLDER"
     if evaluator.closest is not None:  # the generated images nearest a training image, above it
         generated, training = evaluator.closest
         save_grid(torch.cat([generated, training]), pairs_image, nrow=len(generated))

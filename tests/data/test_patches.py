@@ -44,7 +44,7 @@ def test_a_patch_is_the_photographs_own_pixels_never_resized(tmp_path):
         k, y, x = data.index[i]
         source = arrays["ab"[k]]
         np.testing.assert_array_equal(_pixels(data[i]), source[y : y + 32, x : x + 32])
-    wholes = list(data.whole())
+    wholes = list(data.photographs())
     assert [w[0] for w in wholes] == ["a.png", "b.png"] and wholes[1][2].shape == (3, 90, 40)
 
 

@@ -68,6 +68,9 @@ def test_the_runs_people_make_can_be_one_cuda_graph():
     assert unsupported(apply_overrides(load_config("dcgan"), served), cuda) is None
     assert unsupported(load_config("dcgan-128"), cuda) is None  # its RMSprop with a decay
     assert unsupported(load_config("r3gan-digits"), cuda) == "phases that skip or repeat steps"  # lazy R1/R2
+    assert unsupported(load_config("srresnet-x4"), cuda) is None  # G alone: one phase, bicubic inputs
+    realworld = apply_overrides(load_config("srgan-x4"), ["model.inputs=realworld"])
+    assert "real-world inputs" in unsupported(realworld, cuda)
 
 
 def test_precision_auto_goes_back_to_float32_for_a_step_that_cannot_be_a_graph():

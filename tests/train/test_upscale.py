@@ -132,3 +132,21 @@ def test_an_srgan_trains_with_the_perceptual_loss(photos, tmp_path, monkeypatch)
     expected = last["g_l1"] + last["g_perceptual"] + 0.1 * last["g_gan"]
     assert last["g_loss"] == pytest.approx(expected, rel=1e-4)
     assert loads == [1]
+
+
+def test_an_upscaler_evaluates_as_it_trains_and_keeps_the_best_by_luma_psnr(photos, tmp_path):
+    over = [*TINY, "eval.every=2", "eval.images=2", "eval.best_metric=psnr_y", f"data.val_name={photos}"]
+    run = ganforge.train("srresnet-x2", data=str(photos), steps=4, out=tmp_path / "e", quiet=True, overrides=over)
+    rows = [r for r in run.metrics() if "eval_psnr_y" in r]
+    assert [r["step"] for r in rows] == [2, 4] and all("eval_ssim_y" in r and "eval_fid" in r for r in rows)
+    best = max(rows, key=lambda r: (r["eval_psnr_y"], -r["step"]))
+    assert torch.load(run.dir / "checkpoints" / "best.pt", weights_only=True)["step"] == best["step"]
+
+
+def test_an_upscaler_trains_and_evaluates_on_a_packed_set(photos, tmp_path):
+    packed = tmp_path / "packed"
+    ganforge.prepare(photos, packed, image_size=32, quiet=True)
+    run = ganforge.train("srresnet-x2", data=str(packed), steps=2, out=tmp_path / "p", quiet=True, overrides=TINY)
+    results, _ = ganforge.evaluate(run.dir, images=50)
+    assert results["model"]["images"] == 4  # each packed image scored whole (32 px)
+    assert results["baseline: bicubic"]["psnr_y"] > results["baseline: nearest"]["psnr_y"]

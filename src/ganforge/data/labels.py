@@ -40,6 +40,17 @@ class Labelled(ImageDataset):
     def describe(self) -> str:
         return f"{self.images.describe()} in {len(self.class_names)} classes"
 
+    # a packed set's batches as stored (data/packed.py, train/data_stream.py): uint8 images and their labels
+    def gather(self, index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images.gather(index), self.labels[torch.as_tensor(index)]  # type: ignore[attr-defined]
+
+    def whole(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images.whole(), self.labels  # type: ignore[attr-defined]
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.images.stored_bytes + self.labels.numel() * self.labels.element_size()  # type: ignore[attr-defined]
+
     def notes(self) -> list[str]:
         return self.images.notes()
 

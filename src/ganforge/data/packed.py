@@ -39,10 +39,13 @@ def is_packed(path: Path) -> bool:
     return path.is_dir() and ((path / MANIFEST).is_file() or path.name.endswith(PARTIAL))
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
+def to_float(images: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """uint8 images (..., H, W, C) as float32 (..., C, H, W) in [-1, 1], the values data/images.to_tensor gives
-    for the same pixels (a channels-last view: no copy before the conversion)."""
-    return images.movedim(-1, -3).float().div_(127.5).sub_(1.0)
+    for the same pixels: one pass from the stored layout into `memory_format` (channels_last for a batch that
+    trains so), then in place, on the images' device."""
+    view = images.movedim(-1, -3)
+    out = torch.empty(view.shape, dtype=torch.float32, device=view.device, memory_format=memory_format)
+    return out.copy_(view).div_(127.5).sub_(1.0)
 
 
 class PackedImages(ImageDataset):

@@ -119,7 +119,7 @@ class ImagePatches(ImageDataset):
         k, y, x = self.index[i]
         return _as_float(self.images[k][y : y + self.patch, x : x + self.patch])
 
-    def whole(self) -> Iterator[tuple[str, None, torch.Tensor]]:
+    def photographs(self) -> Iterator[tuple[str, None, torch.Tensor]]:
         """(name, None, image) of each image, whole: evaluation scores full photographs."""
         for k, path in enumerate(self.paths):
             yield path.relative_to(self.root).as_posix(), None, _as_float(self.images[k])
@@ -185,7 +185,8 @@ class PairedPatches(ImageDataset):
         high = self.images[k][y * s : (y + p) * s, x * s : (x + p) * s]
         return _as_float(low), _as_float(high)
 
-    def whole(self) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+    def photographs(self) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(name, LR image, HR image) of each pair, whole."""
         for k, path in enumerate(self.paths):
             low = self.low[k]
             h, w = low.shape[0] * self.scale, low.shape[1] * self.scale

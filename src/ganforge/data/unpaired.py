@@ -58,6 +58,18 @@ class UnpairedImages(ImageDataset):
         i, j = index
         return self.a[i], self.b[j]
 
+    # packed sides' batches as stored (data/packed.py, train/data_stream.py): each side's uint8 images
+    def gather(self, index: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        i, j = (list(c) for c in zip(*index, strict=True))
+        return self.a.gather(i), self.b.gather(j)  # type: ignore[attr-defined]
+
+    def whole(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.a.whole(), self.b.whole()  # type: ignore[attr-defined]
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.a.stored_bytes + self.b.stored_bytes  # type: ignore[attr-defined]
+
     def pairs(self) -> ImageDataset | None:
         """(A, B) pairs matched by file name, where every image of each side has its partner; else None."""
         names = [_names(side) for side in (self.a, self.b)]

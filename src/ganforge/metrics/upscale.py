@@ -107,8 +107,8 @@ class Upscales(Protocol):
 def whole_images(dataset: Any) -> Iterator[tuple[str, Tensor | None, Tensor]]:
     """(name, low-resolution image or None, high-resolution image) of each image of a data set: whole
     photographs where it has them (data/patches.py), else its items."""
-    if hasattr(dataset, "whole"):
-        yield from dataset.whole()
+    if hasattr(dataset, "photographs"):
+        yield from dataset.photographs()
         return
     for i in range(len(dataset)):
         item = dataset[i]

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.base import ImageDataset
-from ..data.labels import Labelled
+from ..data.packed import to_float
 from ..errors import UserError
 from .runtime import Runtime
 
@@ -159,11 +159,9 @@ class BatchStream:
     def _on_device(self, t: torch.Tensor) -> torch.Tensor:
         """Images in the run's layout and precision (packed uint8 ones converted there); class labels
         (integers) as they are."""
-        if t.dtype == torch.uint8:  # (B, H, W, C): one pass into the run's layout, then in place
-            t = t.to(self.runtime.device, non_blocking=True).movedim(-1, 1)
+        if t.dtype == torch.uint8:  # (B, H, W, C) as stored: converted on the device
             layout = torch.channels_last if self.runtime.channels_last else torch.contiguous_format
-            x = torch.empty(t.shape, device=t.device, memory_format=layout).copy_(t)
-            return x.div_(127.5).sub_(1.0)  # data/images.to_tensor's values
+            return to_float(t.to(self.runtime.device, non_blocking=True), layout)
         if t.is_floating_point():
             return self.runtime.images(t)
         return t.to(self.runtime.device, non_blocking=True)
@@ -207,24 +205,21 @@ class Gatherer:
         self.thread.join(timeout=5)
 
 
+def _parts(value: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
 def _gather(dataset: Any, index: list) -> tuple[torch.Tensor, ...]:
-    """A batch of a packed data set as stored: uint8 images (and integer labels), whatever wraps it."""
-    if getattr(dataset, "unpaired", False):
-        i, j = (list(c) for c in zip(*index, strict=True))
-        return dataset.a.gather(i), dataset.b.gather(j)
-    if isinstance(dataset, Labelled):  # class labels beside the images
-        return dataset.images.gather(index), dataset.labels[torch.as_tensor(index)]
-    parts = dataset.gather(index)
-    return parts if isinstance(parts, tuple) else (parts,)
+    """A batch of a packed data set as stored: uint8 images (and integer labels), each part a tensor."""
+    return _parts(dataset.gather(index))
 
 
 def _resident(dataset: ImageDataset, runtime: Runtime, budget: int) -> tuple[torch.Tensor, ...] | None:
     """The whole data set on the device (a tensor per part of an item), or None if over `budget` bytes."""
     if getattr(dataset, "gathers", False):  # packed: as stored, uint8
-        whole = _packed_whole(dataset)
-        if sum(t.numel() * t.element_size() for t in whole) > budget:
+        if dataset.stored_bytes > budget:  # type: ignore[attr-defined]
             return None
-        return tuple(t.to(runtime.device) for t in _packed_whole(dataset, load=True))
+        return tuple(t.to(runtime.device) for t in _parts(dataset.whole()))  # type: ignore[attr-defined]
     if getattr(dataset, "unpaired", False):  # each side stacked alone: the stream indexes them apart
         sides = (dataset.a, dataset.b)  # type: ignore[attr-defined]
         if sum(len(x) * x[0].numel() for x in sides) * 4 > budget:
@@ -239,16 +234,3 @@ def _resident(dataset: ImageDataset, runtime: Runtime, budget: int) -> tuple[tor
         return (runtime.images(torch.stack(items).float()),)
     stacked = [torch.stack([item[k] for item in items]) for k in range(len(parts))]
     return tuple(runtime.images(t.float()) if t.is_floating_point() else t.to(runtime.device) for t in stacked)
-
-
-def _packed_whole(dataset: Any, load: bool = False) -> tuple[torch.Tensor, ...]:
-    """A packed set's arrays (read whole only with `load`; else empty tensors of their sizes) and labels."""
-    if getattr(dataset, "unpaired", False):
-        sides = (dataset.a, dataset.b)
-    elif isinstance(dataset, Labelled):
-        return (*_packed_whole(dataset.images, load)[:1], dataset.labels)
-    else:
-        sides = (dataset.input, dataset.target) if hasattr(dataset, "input") else (dataset,)
-    if load:
-        return tuple(side.whole() for side in sides)
-    return tuple(torch.empty(side.shape, dtype=torch.uint8, device="meta") for side in sides)

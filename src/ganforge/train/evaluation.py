@@ -14,19 +14,19 @@ import torch
 
 from ..errors import UserError
 from ..inference.generator import Generator
-from ..metrics.generated import PAIRED_METRICS, UNCONDITIONAL_METRICS, Evaluator, better
+from ..metrics.generated import PAIRED_METRICS, UNCONDITIONAL_METRICS, UPSCALE_METRICS, Evaluator, better
 from ..runs.layout import BEST
 from .hooks import HOOKS, Hook, TrainerView
 
 TRAINING_PAIRS = (
-    "the data have no held-out split (no train/, val/ or test/ folders), so the held-out pairs are the training pairs"
+    "the data have no held-out split (no train/, val/ or test/ folders), so the held-out images are the training ones"
 )
 
 
 class EvaluationWatch(Hook):
     def __init__(self, trainer: TrainerView):
         self.trainer, cfg = trainer, trainer.cfg
-        names = UNCONDITIONAL_METRICS if cfg.task == "unconditional" else PAIRED_METRICS
+        names = {"unconditional": UNCONDITIONAL_METRICS, "upscale": UPSCALE_METRICS}.get(cfg.task, PAIRED_METRICS)
         if cfg.eval.best_metric not in names:
             raise UserError(
                 f"eval.best_metric={cfg.eval.best_metric!r} is not measured for {cfg.task} runs; "

@@ -42,6 +42,7 @@ def unsupported(cfg: Config, r: Runtime) -> str | None:
         "fp16's loss scaler": r.precision == "fp16",
         "a ramp of Adam's beta2 (beta2_start)": beta2_ramped(cfg),
         "phases that skip or repeat steps": any(p.interval != 1 or p.repeats != 1 for p in phases_of(cfg)),
+        "real-world inputs (sizes drawn on the host at each step)": getattr(cfg.model, "inputs", "") == "realworld",
     }
     found = [why for why, present in reasons.items() if present]
     return ", ".join(found) or None
