@@ -133,7 +133,7 @@ def test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs
     assert run_cli(capsys, *PIX2PIX, "--data", tmp_path / "pairs", "--out", run)[0] == 0
     code, out, err = run_cli(capsys, "evaluate", run, "--json")
     assert code == 0, err
-    assert "warning" in err and "are the training pairs" in err and "--data FOLDER" in err
+    assert "warning" in err and "are the training ones" in err and "--data FOLDER" in err
     import json
 
     assert "training pairs" in json.loads(out)["warning"]
