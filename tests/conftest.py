@@ -103,7 +103,7 @@ SLOW_TESTS = {
     "test_each_adversarial_loss_learns_digits",
     "test_a_step_that_would_not_end_stops_between_its_phases",
     "test_unpadded_unet_crops_targets_and_evaluates",
-    "test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs",
+    "test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_images",
     "test_old_runs_resume_evaluate_and_report",
     "test_a_resume_on_a_full_disk_leaves_the_run_as_it_was",
     "test_processes_decide_together_whether_the_weights_are_finite",

@@ -127,7 +127,7 @@ def test_a_pair_folder_with_train_and_test_but_no_val_trains_and_holds_out_its_t
     assert_one_line_error(code, err, "no val/", "--split train or test")
 
 
-def test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs(capsys, tmp_path):
+def test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_images(capsys, tmp_path):
     _aligned_pairs(tmp_path / "pairs", 70)
     run = tmp_path / "run"
     assert run_cli(capsys, *PIX2PIX, "--data", tmp_path / "pairs", "--out", run)[0] == 0
@@ -136,7 +136,7 @@ def test_evaluating_on_a_folder_without_splits_says_it_scores_the_training_pairs
     assert "warning" in err and "are the training ones" in err and "--data FOLDER" in err
     import json
 
-    assert "training pairs" in json.loads(out)["warning"]
+    assert "are the training ones" in json.loads(out)["warning"]
     _aligned_pairs(tmp_path / "held_out", 6, seed=3)
     code, out, err = run_cli(capsys, "evaluate", run, "--json", "--data", tmp_path / "held_out")
     assert code == 0 and "warning" not in err and "warning" not in json.loads(out)
