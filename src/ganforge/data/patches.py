@@ -94,7 +94,21 @@ def _screened(root: Path, channels: int, bad_images: str, max_pixels: int, small
     return [p for p, _ in kept], [s for _, s in kept], screen
 
 
-class ImagePatches(ImageDataset):
+class _Patches(ImageDataset):
+    """What the two kinds of patches share: an `index` of (image, y, x) and the screen of their files."""
+
+    index: list[tuple[int, int, int]]
+    paths: list[Path]
+    screen: Screen
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def notes(self) -> list[str]:
+        return self.screen.notes(len(self.paths))
+
+
+class ImagePatches(_Patches):
     """Every `patch` x `patch` square of every image under `root` (see the module doc), in [-1, 1]."""
 
     def __init__(self, root: Path, split: str, patch: int, channels: int, bad_images: str = "skip",
@@ -106,14 +120,8 @@ class ImagePatches(ImageDataset):
         self.in_memory = self.images.held is not None  # type: ignore[misc]
         self.index = [(k, y, x) for k, (w, h) in enumerate(sizes) for y in starts(h, patch) for x in starts(w, patch)]
 
-    def __len__(self) -> int:
-        return len(self.index)
-
     def describe(self) -> str:
         return f"{len(self)} patches of {self.patch}x{self.patch} from {len(self.paths)} images in {self.root}"
-
-    def notes(self) -> list[str]:
-        return self.screen.notes(len(self.paths))
 
     def __getitem__(self, i: int) -> torch.Tensor:
         k, y, x = self.index[i]
@@ -134,7 +142,7 @@ def has_pairs(root: Path) -> bool:
     return _pairs_root(root) or any(_pairs_root(root / s) for s in SPLITS)
 
 
-class PairedPatches(ImageDataset):
+class PairedPatches(_Patches):
     """Patches of explicit pairs: `root`/LR and `root`/HR (or `root`/train/LR, ...), matched by their names
     without extension; an HR patch of `patch` pixels and its LR patch of `patch // scale`."""
 
@@ -143,7 +151,6 @@ class PairedPatches(ImageDataset):
         self.root, self.patch, self.scale = Path(root), patch, scale
         folder, self.unsplit = split_root(self.root, split)
         low, self.paths, sizes, self.screen = self._match(folder, channels, bad_images, max_pixels)
-        self.low_paths = low
         low_sizes = [(w // scale, h // scale) for w, h in sizes]
         self.images, self.low = _Images(self.paths, sizes, channels), _Images(low, low_sizes, channels)
         self.in_memory = self.images.held is not None  # type: ignore[misc]
@@ -169,14 +176,8 @@ class PairedPatches(ImageDataset):
             kept.append((w - w % self.scale, h - h % self.scale))
         return low, high, kept, screen
 
-    def __len__(self) -> int:
-        return len(self.index)
-
     def describe(self) -> str:
         return f"{len(self)} patch pairs (x{self.scale}) from {len(self.paths)} LR/HR images in {self.root}"
-
-    def notes(self) -> list[str]:
-        return self.screen.notes(len(self.paths))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         k, y, x = self.index[i]

@@ -33,10 +33,8 @@ def initialise(cfg: Config, nets: dict[str, nn.Module]) -> str:
             f"--init-from {source} trained a {source_cfg.model.family}, and this run is a {cfg.model.family}: "
             f"start from a {cfg.model.family} run, or train this one with {source_cfg.model.family}'s preset"
         )
-    changed = [
-        c for c in config_changes(source_cfg.to_dict(), cfg.to_dict()) if c.startswith(SHAPING_KEYS)
-        if not c.startswith(FREE_KEYS)
-    ]  # fmt: skip
+    changes = config_changes(source_cfg.to_dict(), cfg.to_dict())
+    changed = [c for c in changes if c.startswith(SHAPING_KEYS) and not c.startswith(FREE_KEYS)]
     d_keys = (*D_KEYS, "data.image_size") if family_of(cfg).g_any_size else D_KEYS
     g_only = source_cfg.loss.gan_weight == 0 or any(c.startswith(d_keys) for c in changed)
     if g_only:

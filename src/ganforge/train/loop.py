@@ -24,16 +24,8 @@ from ..report.grid import save_grid
 from ..runs.checkpoint import resume_point, save_checkpoint
 from ..runs.layout import LATEST, RunLayout, step_name
 from ..runs.run import Run, save_config
-from . import (  # noqa: F401  (hooks)
-    ema,
-    evaluation,
-    mlflow_logger,
-    schedules,
-    tensorboard,
-    upscale,  # noqa: F401  (registers the upscale task)
-    wandb_logger,
-    watchers,
-)
+from . import ema, evaluation, mlflow_logger, schedules, tensorboard, wandb_logger, watchers  # noqa: F401  (hooks)
+from . import upscale as _upscale  # noqa: F401  (registers the upscale task)
 from .cycle import CycleObjective
 from .data_stream import BatchStream
 from .graphs import GraphedStep, unsupported

@@ -46,7 +46,11 @@ class Task:
         raise NotImplementedError
 
     def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {}
+        """The terms whose weight in `cfg.loss` is not zero (`weights`), unweighted (the objective weights them)."""
+        if not self.weights:
+            return {}
+        fake, real = fake.float(), real.float()
+        return {name: RECONSTRUCTION_LOSSES.get(name)(fake, real) for name in self.weights}
 
     def fixed_inputs(self) -> Any:
         """What the sample grid shows the generator, the same for the whole run."""
@@ -158,11 +162,6 @@ class PairedTask(Task):
         if self.cfg.model.d_conditional:
             return d(torch.cat([center_crop(cond, images.shape), images], dim=1))
         return d(images)
-
-    def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The terms whose weight in `cfg.loss` is not zero, unweighted (the objective weights them)."""
-        fake, real = fake.float(), real.float()
-        return {name: RECONSTRUCTION_LOSSES.get(name)(fake, real) for name in self.weights}
 
     def fixed_inputs(self) -> list[torch.Tensor]:
         """The first pairs of the held-out split (val, else test, else the training pairs): [inputs, targets]."""

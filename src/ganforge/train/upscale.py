@@ -20,7 +20,7 @@ from ..data import held_out_pairs
 from ..data.base import ImageDataset
 from ..data.lowres import bicubic_up
 from ..data.realworld import low_resolution_inputs
-from ..losses import RECONSTRUCTION_LOSSES, reconstruction_weights
+from ..losses import reconstruction_weights
 from ..models.contract import InferenceContract
 from ..registry import TASKS
 from .tasks import Task
@@ -65,10 +65,6 @@ class UpscaleTask(Task):
 
     def discriminate(self, d: Any, cond: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         return d(images)
-
-    def reconstruction_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        fake, real = fake.float(), real.float()
-        return {name: RECONSTRUCTION_LOSSES.get(name)(fake, real) for name in self.weights}
 
     def fixed_inputs(self) -> list[torch.Tensor]:
         """Held-out patches spread over the data (val, else test, else training) and their inputs, made
