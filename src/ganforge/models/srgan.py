@@ -179,7 +179,7 @@ register_family(
         SRGANOptions,
         _build,
         description="super-resolution (Ledig et al. 2017)",
-        cpu_bf16=False,
+        cpu_bf16=True,  # benchmarks/sr_quality.py: 2.8x the float32 step on an AMX-BF16 CPU, the same PSNR
         g_any_size=True,
     )
 )
